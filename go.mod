@@ -1,0 +1,3 @@
+module github.com/weirmq/weir
+
+go 1.26
