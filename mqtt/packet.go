@@ -140,7 +140,7 @@ func Decode(pkt []byte, v Version) (Packet, error) {
 		if len(pkt) == 0 {
 			return nil, malformed("empty packet")
 		}
-		return nil, malformed("reserved packet type 0 [MQTT-2.1.3-1]")
+		return nil, malformed("reserved packet type 0 (§2.1.2)")
 	}
 	if err := p.Decode(pkt, v); err != nil {
 		return nil, err
@@ -170,7 +170,7 @@ func body(pkt []byte, t PacketType, v Version) (decoder, byte, error) {
 		}
 	}
 	if t == AUTH && v != V5 {
-		return decoder{}, 0, malformed("AUTH before MQTT 5.0 is a reserved packet type [MQTT-2.1.3-1]")
+		return decoder{}, 0, malformed("AUTH before MQTT 5.0 is the reserved packet type 15 (3.1.1 §2.2.1)")
 	}
 	n, hl, err := decodeVarint(pkt[1:])
 	if err != nil {

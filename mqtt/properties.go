@@ -1,6 +1,9 @@
 package mqtt
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // PropID identifies an MQTT 5.0 property (§2.2.2.2).
 type PropID byte
@@ -162,7 +165,7 @@ type Properties struct {
 	ReasonString         string // 0x1F
 	ReceiveMaximum       uint16 // 0x21: absent means 65535; 0 is a protocol error
 	TopicAliasMaximum    uint16 // 0x22
-	TopicAlias           uint16 // 0x23: 0 is a protocol error
+	TopicAlias           uint16 // 0x23: 0 is a protocol error (code TopicAliasInvalid)
 	MaximumQoS           byte   // 0x24: absent means 2
 	RetainAvailable      byte   // 0x25: absent means 1
 	User                 []UserProperty
@@ -509,13 +512,16 @@ func (p *Properties) decode(d *decoder, t PacketType) {
 	end := d.off + n
 	sub := decoder{b: d.b[:end], off: d.off}
 	for sub.err == nil && sub.off < end {
-		id := PropID(sub.varint("property identifier"))
+		raw := sub.varint("property identifier")
 		if sub.err != nil {
 			break
 		}
+		// The identifier is a variable byte integer: check its full value
+		// before narrowing it, or 0x81 0x02 (257) would pass as 0x01.
+		id := PropID(raw)
 		spec, ok := id.spec()
-		if !ok {
-			sub.fail(malformed(fmt.Sprintf("unknown property identifier 0x%02X", byte(id))))
+		if !ok || raw >= len(propSpecs) {
+			sub.fail(malformed(fmt.Sprintf("unknown property identifier 0x%02X", raw)))
 			break
 		}
 		if spec.allowed&(1<<t) == 0 {
@@ -544,7 +550,12 @@ func (p *Properties) decode(d *decoder, t PacketType) {
 		case kindUint16:
 			v := sub.u16(spec.name)
 			*p.uint16Field(id) = v
-			if v == 0 && (id == PropReceiveMaximum || id == PropTopicAlias) {
+			switch {
+			case v == 0 && id == PropTopicAlias:
+				// §3.3.4: a Topic Alias of 0 is a protocol error answered
+				// with 0x94 Topic Alias invalid [MQTT-3.3.2-8].
+				sub.fail(&ReasonError{Code: TopicAliasInvalid, Msg: "topic alias of 0 [MQTT-3.3.2-8]"})
+			case v == 0 && id == PropReceiveMaximum:
 				sub.fail(protocolErr(fmt.Sprintf("%v of 0", id)))
 			}
 		case kindUint32:
@@ -560,7 +571,12 @@ func (p *Properties) decode(d *decoder, t PacketType) {
 			}
 			p.SubscriptionIDs = append(p.SubscriptionIDs, v)
 		case kindString:
-			p.setString(id, sub.str(spec.name))
+			v := sub.str(spec.name)
+			p.setString(id, v)
+			if id == PropResponseTopic && strings.ContainsAny(v, "+#") {
+				// Mosquitto answers this with a protocol error too.
+				sub.fail(protocolErr("response topic contains a wildcard [MQTT-3.3.2-14]"))
+			}
 		case kindBinary:
 			v := sub.binary(spec.name)
 			if id == PropCorrelationData {

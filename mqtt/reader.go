@@ -12,7 +12,11 @@ const DefaultMaxPacketSize = 1 + 4 + MaxVarint
 // Reader frames MQTT packets from a byte stream. It reads ahead into one
 // buffer that it owns, starts small, and grows only as far as the largest
 // packet seen, never past the configured maximum: the size of a packet is
-// checked from its fixed header before any memory is allocated for it.
+// checked from its fixed header before any memory is allocated for it. The
+// buffer then grows with the bytes that actually arrive (at most doubling
+// at a time), so that a peer which declares a large packet and sends little
+// of it does not make the Reader allocate the declared size. A buffer grown
+// past 64 KiB is given back when smaller packets follow.
 //
 // A Reader is not safe for concurrent use.
 type Reader struct {
@@ -21,7 +25,16 @@ type Reader struct {
 	r, w    int // unread bytes are buf[r:w]
 	max     int
 	initial int
+	err     error // error the source returned along with data, not yet reported
 }
+
+// shrinkAbove is the buffer size above which a Reader gives its buffer back
+// once the packet that needed it has been read.
+const shrinkAbove = 64 << 10
+
+// maxEmptyReads is how many (0, nil) reads in a row fill accepts before it
+// reports io.ErrNoProgress, as bufio does.
+const maxEmptyReads = 100
 
 // NewReader returns a Reader that rejects packets larger than maxPacketSize
 // bytes in total (fixed header included, as MQTT 5.0 counts Maximum Packet
@@ -51,9 +64,12 @@ func (rd *Reader) Buffered() int { return rd.w - rd.r }
 // MalformedPacket for a bad remaining length, or the source's error.
 func (rd *Reader) ReadPacket() ([]byte, error) {
 	// The fixed header is at most 5 bytes: type and flags, then a
-	// remaining length of 1 to 4 bytes.
+	// remaining length of 1 to 4 bytes. With a limit below 5 bytes, a
+	// header still incomplete after max bytes is of a packet above it.
+	hdr := min(5, rd.max)
 	for {
-		if rd.w-rd.r >= 2 {
+		avail := rd.w - rd.r
+		if avail >= 2 {
 			n, hl, err := decodeVarint(rd.buf[rd.r+1 : rd.w])
 			if err != nil {
 				return nil, err
@@ -62,7 +78,10 @@ func (rd *Reader) ReadPacket() ([]byte, error) {
 				return rd.readBody(1 + hl + n)
 			}
 		}
-		if err := rd.fill(5); err != nil {
+		if avail >= rd.max {
+			return nil, rd.tooLarge(fmt.Sprintf("packet exceeds the maximum of %d bytes", rd.max))
+		}
+		if err := rd.fill(hdr); err != nil {
 			if err == io.EOF && rd.w > rd.r {
 				err = io.ErrUnexpectedEOF
 			}
@@ -71,10 +90,13 @@ func (rd *Reader) ReadPacket() ([]byte, error) {
 	}
 }
 
+func (rd *Reader) tooLarge(msg string) error {
+	return &ReasonError{Code: PacketTooLarge, Msg: msg}
+}
+
 func (rd *Reader) readBody(total int) ([]byte, error) {
 	if total > rd.max {
-		return nil, &ReasonError{Code: PacketTooLarge,
-			Msg: fmt.Sprintf("packet of %d bytes exceeds the maximum of %d", total, rd.max)}
+		return nil, rd.tooLarge(fmt.Sprintf("packet of %d bytes exceeds the maximum of %d", total, rd.max))
 	}
 	for rd.w-rd.r < total {
 		if err := rd.fill(total); err != nil {
@@ -89,37 +111,58 @@ func (rd *Reader) readBody(total int) ([]byte, error) {
 	return pkt, nil
 }
 
-// fill reads at least one more byte, making room for a packet of need
-// bytes first: it moves unread bytes to the front and grows the buffer
-// (to need, already checked against the limit) only when it must.
+// fill reads at least one more byte towards a packet of need bytes, of
+// which rd.w-rd.r < need are buffered; need is within the limit. It makes
+// room first: it moves unread bytes to the front when the buffer is full,
+// grows the buffer when that is not enough (to need, but to no more than
+// twice the bytes of the packet already received), and gives back a large
+// buffer when the packet ahead is small.
 func (rd *Reader) fill(need int) error {
+	if rd.err != nil {
+		err := rd.err
+		rd.err = nil
+		return err
+	}
 	if rd.r == rd.w {
 		rd.r, rd.w = 0, 0
-		// Give back a buffer grown by one large packet.
-		if cap(rd.buf) > 64<<10 {
-			rd.buf = nil
-		}
 	}
-	if rd.buf == nil {
-		rd.buf = make([]byte, max(rd.initial, min(need, rd.max)))
-	}
-	if len(rd.buf)-rd.r < need {
-		if need > len(rd.buf) {
-			nb := make([]byte, need)
-			rd.w = copy(nb, rd.buf[rd.r:rd.w])
-			rd.buf = nb
-		} else {
-			rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
-		}
+	unread := rd.w - rd.r
+	// The size to allocate if the buffer must change; always > unread.
+	size := min(rd.max, max(rd.initial, min(need, 2*unread)))
+	switch {
+	case rd.buf == nil,
+		len(rd.buf) > shrinkAbove && need <= shrinkAbove && size < len(rd.buf):
+		rd.realloc(size)
+	case rd.w < len(rd.buf):
+		// Room to read into.
+	case rd.r > 0:
+		rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
 		rd.r = 0
+	default:
+		// Full of this packet's bytes, so unread == len(rd.buf) < need.
+		rd.realloc(size)
 	}
-	n, err := rd.src.Read(rd.buf[rd.w:])
-	rd.w += n
-	if n > 0 {
-		return nil
+	for range maxEmptyReads {
+		n, err := rd.src.Read(rd.buf[rd.w:])
+		if n < 0 || n > len(rd.buf)-rd.w {
+			return fmt.Errorf("mqtt: source returned an invalid count %d from Read", n)
+		}
+		rd.w += n
+		if n > 0 {
+			rd.err = err // reported once the bytes before it are used
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
-	if err == nil {
-		err = io.ErrNoProgress
-	}
-	return err
+	return io.ErrNoProgress
+}
+
+// realloc moves the unread bytes to the front of a new buffer of size bytes.
+func (rd *Reader) realloc(size int) {
+	nb := make([]byte, size)
+	rd.w = copy(nb, rd.buf[rd.r:rd.w])
+	rd.r = 0
+	rd.buf = nb
 }

@@ -1,6 +1,9 @@
 package mqtt
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Subscription is one topic filter of a SUBSCRIBE with its options
 // (§3.8.3.1). NoLocal, RetainAsPublished and RetainHandling are MQTT 5.0.
@@ -90,12 +93,13 @@ func (p *Subscribe) Decode(pkt []byte, v Version) error {
 			break
 		}
 		s.QoS = opts & 0x03
-		if s.QoS == 3 {
-			return malformed("subscription QoS 3 [MQTT-3-8.3-4]")
-		}
 		if v == V5 {
 			if opts&0xC0 != 0 {
 				return malformed("subscription options reserved bits set [MQTT-3.8.3-5]")
+			}
+			if s.QoS == 3 {
+				// 5.0 makes this a protocol error, 3.1.1 a malformed packet.
+				return protocolErr("subscription maximum QoS 3 (§3.8.3.1)")
 			}
 			s.NoLocal = opts&0x04 != 0
 			s.RetainAsPublished = opts&0x08 != 0
@@ -103,6 +107,12 @@ func (p *Subscribe) Decode(pkt []byte, v Version) error {
 			if s.RetainHandling == 3 {
 				return protocolErr("retain handling 3 (§3.8.3.1)")
 			}
+			if s.NoLocal && strings.HasPrefix(s.Filter, "$share/") {
+				return protocolErr("no local set on a shared subscription [MQTT-3.8.3-4]")
+			}
+		} else if s.QoS == 3 {
+			// The 3.1.1 spec itself spells this clause "MQTT-3-8.3-4".
+			return malformed("subscription QoS 3 [MQTT-3-8.3-4]")
 		} else if opts&0xFC != 0 {
 			return malformed("SUBSCRIBE requested QoS reserved bits set [MQTT-3-8.3-4]")
 		}

@@ -68,6 +68,9 @@ type Subscription struct {
 type Will struct {
 	Message *Message
 	Delay   uint32 // seconds after disconnect (MQTT 5.0 Will Delay Interval)
+	// MessageExpiry is the will's Message Expiry Interval in seconds (0:
+	// none); it counts from when the will is published.
+	MessageExpiry uint32
 }
 
 // QueueEntry is one message queued for a session, in delivery order (Seq).
