@@ -1,0 +1,453 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weirmq/weir/mqtt"
+)
+
+// client is one network connection. Its reader goroutine runs serve; a
+// writer goroutine is started on demand when there are bytes to write and
+// exits when the buffer is empty, so an idle connection has one goroutine.
+type client struct {
+	srv       *Server
+	conn      net.Conn
+	transport string
+	log       *slog.Logger
+	rd        *mqtt.Reader
+	done      chan struct{} // closed when serve has finished cleaning up
+
+	// Set while handling CONNECT, then read-only.
+	version     mqtt.Version
+	id          string
+	sess        *session
+	keepAlive   time.Duration // read deadline; 0 none
+	outWindow   int           // outbound inflight limit
+	maxOutSize  int           // client's Maximum Packet Size, 0 none
+	aliasMax    uint16        // topic aliases we may use towards the client
+	problemInfo bool          // Request Problem Information (MQTT 5.0)
+
+	// Reader-goroutine state.
+	inAliases  map[uint16]string
+	pub        mqtt.Publish
+	router     router
+	inflightIn atomic.Int32 // QoS 1/2 PUBLISH not yet acknowledged by us
+
+	// Writer state, under wmu.
+	wmu        sync.Mutex
+	wbuf       []byte
+	spare      []byte
+	writing    bool
+	closing    bool // no more output; close once the buffer is written
+	closed     bool
+	overSince  time.Time
+	outAliases map[string]uint16
+
+	// Set once the connection is ending.
+	disconnect   atomic.Bool // DISCONNECT received: no will unless 0x04
+	willOnClose  atomic.Bool // DISCONNECT 0x04
+	takenOver    atomic.Bool
+	shuttingDown atomic.Bool
+}
+
+func newClient(s *Server, conn net.Conn, transport string) *client {
+	c := &client{
+		srv:       s,
+		conn:      conn,
+		transport: transport,
+		log:       s.log.With("remote", conn.RemoteAddr().String(), "transport", transport),
+		rd:        mqtt.NewReader(conn, s.opts.MaxPacketSize),
+		done:      make(chan struct{}),
+	}
+	c.router.init(s)
+	return c
+}
+
+// errClose ends a connection; for MQTT 5.0 clients, code is sent in a
+// DISCONNECT first (when it is an error code).
+type errClose struct {
+	code mqtt.ReasonCode
+	msg  string
+}
+
+func (e *errClose) Error() string { return fmt.Sprintf("%v: %s", e.code, e.msg) }
+
+func closeWith(code mqtt.ReasonCode, format string, args ...any) error {
+	return &errClose{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// serve runs the connection: CONNECT, then packets until it ends.
+func (c *client) serve() {
+	defer close(c.done)
+	defer func() {
+		if r := recover(); r != nil {
+			c.srv.stats.panics.Add(1)
+			c.log.Error("panic in connection handler; closing the connection", "client", c.id,
+				"panic", r, "stack", string(debug.Stack()))
+			c.closeConn()
+			if c.sess != nil {
+				c.sess.detach(c)
+			}
+		}
+	}()
+	if !c.srv.addClient(c) {
+		return
+	}
+	defer c.srv.removeClient(c)
+	defer c.closeAfterFlush()
+
+	c.conn.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
+	pkt, err := c.rd.ReadPacket()
+	if err != nil {
+		c.logReadError("before CONNECT", err)
+		return
+	}
+	if mqtt.PeekType(pkt) != mqtt.CONNECT {
+		// [MQTT-3.1.0-1]: the first packet must be CONNECT.
+		c.log.Info("connection closed: first packet is not CONNECT", "type", mqtt.PeekType(pkt))
+		return
+	}
+	if !c.handleConnect(pkt) {
+		return
+	}
+	reason := c.readLoop()
+	c.sess.detach(c)
+	c.log.Info("client disconnected", "reason", reason)
+}
+
+func (c *client) logReadError(when string, err error) {
+	var re *mqtt.ReasonError
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.log.Info("connection closed: timeout " + when)
+	case errors.As(err, &re):
+		c.log.Info("connection closed: bad packet "+when, "err", err)
+	default:
+		c.log.Debug("connection read error "+when, "err", err)
+	}
+}
+
+// readLoop reads and handles packets until the connection ends, and returns
+// why it ended.
+func (c *client) readLoop() string {
+	for {
+		if c.keepAlive > 0 {
+			c.conn.SetReadDeadline(time.Now().Add(c.keepAlive))
+		} else {
+			c.conn.SetReadDeadline(time.Time{})
+		}
+		pkt, err := c.rd.ReadPacket()
+		if err == nil {
+			err = c.handle(pkt)
+			if err == nil {
+				continue
+			}
+		}
+		return c.endWith(err)
+	}
+}
+
+// endWith turns the error that ended the read loop into a DISCONNECT for
+// MQTT 5.0 clients where the spec asks for one, and a log reason.
+func (c *client) endWith(err error) string {
+	var ec *errClose
+	var re *mqtt.ReasonError
+	switch {
+	case errors.Is(err, errNormalDisconnect):
+		return "client sent DISCONNECT"
+	case c.takenOver.Load():
+		return "session taken over"
+	case c.shuttingDown.Load():
+		return "server shutting down"
+	case errors.As(err, &ec):
+		c.sendDisconnect(ec.code, ec.msg)
+		return ec.Error()
+	case errors.As(err, &re):
+		c.srv.stats.badPackets.Add(1)
+		c.sendDisconnect(re.Code, re.Msg)
+		return re.Error()
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.sendDisconnect(mqtt.KeepAliveTimeout, "")
+		return "keep alive timeout"
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		return "connection closed by client"
+	default:
+		return err.Error()
+	}
+}
+
+var errNormalDisconnect = errors.New("client disconnected")
+
+// handle dispatches one packet after CONNECT.
+func (c *client) handle(pkt []byte) error {
+	v := c.version
+	switch t := mqtt.PeekType(pkt); t {
+	case mqtt.PUBLISH:
+		return c.handlePublish(pkt)
+	case mqtt.PUBACK:
+		var p mqtt.Puback
+		if err := p.Decode(pkt, v); err != nil {
+			return err
+		}
+		c.sess.onPuback(c, p.PacketID)
+	case mqtt.PUBREC:
+		var p mqtt.Pubrec
+		if err := p.Decode(pkt, v); err != nil {
+			return err
+		}
+		c.sess.onPubrec(c, p.PacketID, p.ReasonCode)
+	case mqtt.PUBREL:
+		var p mqtt.Pubrel
+		if err := p.Decode(pkt, v); err != nil {
+			return err
+		}
+		c.handlePubrel(p.PacketID)
+	case mqtt.PUBCOMP:
+		var p mqtt.Pubcomp
+		if err := p.Decode(pkt, v); err != nil {
+			return err
+		}
+		c.sess.onPubcomp(c, p.PacketID)
+	case mqtt.SUBSCRIBE:
+		var p mqtt.Subscribe
+		if err := p.Decode(pkt, v); err != nil {
+			return err
+		}
+		return c.handleSubscribe(&p)
+	case mqtt.UNSUBSCRIBE:
+		var p mqtt.Unsubscribe
+		if err := p.Decode(pkt, v); err != nil {
+			return err
+		}
+		c.handleUnsubscribe(&p)
+	case mqtt.PINGREQ:
+		var p mqtt.Pingreq
+		if err := p.Decode(pkt, v); err != nil {
+			return err
+		}
+		c.send(&mqtt.Pingresp{})
+	case mqtt.DISCONNECT:
+		var p mqtt.Disconnect
+		if err := p.Decode(pkt, v); err != nil {
+			return err
+		}
+		return c.handleDisconnect(&p)
+	case mqtt.AUTH:
+		var p mqtt.Auth
+		if err := p.Decode(pkt, v); err != nil {
+			return err
+		}
+		// No authentication method was accepted at CONNECT, so any AUTH
+		// is a protocol error [MQTT-4.12.0-2]... re-authentication needs
+		// the method of the CONNECT, which Weir does not support.
+		return closeWith(mqtt.ProtocolError, "AUTH without an authentication method")
+	case mqtt.CONNECT:
+		return closeWith(mqtt.ProtocolError, "second CONNECT [MQTT-3.1.0-2]")
+	default:
+		if t == 0 {
+			return &mqtt.ReasonError{Code: mqtt.MalformedPacket, Msg: "reserved packet type 0"}
+		}
+		return closeWith(mqtt.ProtocolError, "%v is not sent by clients", t)
+	}
+	return nil
+}
+
+func (c *client) handleDisconnect(p *mqtt.Disconnect) error {
+	if c.version == mqtt.V5 {
+		if p.Props.Present.Has(mqtt.PropSessionExpiry) {
+			if err := c.sess.updateExpiryOnDisconnect(c, p.Props.SessionExpiry); err != nil {
+				return err
+			}
+		}
+		if p.ReasonCode == mqtt.DisconnectWithWillMessage {
+			c.willOnClose.Store(true)
+		}
+	}
+	c.disconnect.Store(true)
+	return errNormalDisconnect
+}
+
+// send encodes p into the outbound buffer and makes sure a writer runs.
+// Control packets are never dropped for the buffer limit; a connection
+// that cannot take them is cut off as a slow consumer instead.
+func (c *client) send(p mqtt.Packet) {
+	c.wmu.Lock()
+	if c.closed || c.closing {
+		c.wmu.Unlock()
+		return
+	}
+	var err error
+	n := len(c.wbuf)
+	c.wbuf, err = p.AppendTo(c.wbuf, c.version)
+	if err != nil {
+		c.wbuf = c.wbuf[:n]
+		c.wmu.Unlock()
+		c.log.Error("cannot encode packet", "client", c.id, "type", p.Type(), "err", err)
+		return
+	}
+	c.startWriterLocked()
+	c.wmu.Unlock()
+}
+
+// overLimitLocked reports whether the outbound buffer is over its limit,
+// and closes the connection if it has been for longer than allowed.
+func (c *client) overLimitLocked() bool {
+	if len(c.wbuf) < c.srv.opts.OutboundBufferBytes {
+		c.overSince = time.Time{}
+		return false
+	}
+	now := time.Now()
+	if c.overSince.IsZero() {
+		c.overSince = now
+	} else if now.Sub(c.overSince) > c.srv.opts.SlowConsumerTimeout {
+		c.srv.stats.slowConsumers.Add(1)
+		c.log.Warn("disconnecting slow consumer", "client", c.id, "buffered", len(c.wbuf))
+		c.closed = true
+		c.conn.Close()
+	}
+	return true
+}
+
+func (c *client) startWriterLocked() {
+	if !c.writing && len(c.wbuf) > 0 {
+		c.writing = true
+		go c.writeLoop()
+	}
+}
+
+// writeLoop writes everything buffered with one Write per round, swapping
+// between two buffers so that encoders never wait for the socket.
+func (c *client) writeLoop() {
+	for {
+		c.wmu.Lock()
+		if c.closing && len(c.wbuf) == 0 && !c.closed {
+			c.closed = true
+			c.writing = false
+			c.wmu.Unlock()
+			c.conn.Close()
+			return
+		}
+		if c.closed || len(c.wbuf) == 0 {
+			c.writing = false
+			// An idle connection keeps no write buffers.
+			if cap(c.wbuf) > 4096 {
+				c.wbuf = nil
+			}
+			c.spare = nil
+			c.wmu.Unlock()
+			return
+		}
+		buf := c.wbuf
+		c.wbuf = c.spare[:0]
+		c.spare = nil
+		closing := c.closing
+		c.wmu.Unlock()
+
+		if !closing {
+			c.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.SlowConsumerTimeout))
+		}
+		_, err := c.conn.Write(buf)
+
+		c.wmu.Lock()
+		if cap(buf) <= 64<<10 {
+			c.spare = buf[:0]
+		}
+		if err != nil {
+			c.closed = true
+			c.writing = false
+			c.wmu.Unlock()
+			c.conn.Close()
+			return
+		}
+		if len(c.wbuf) < c.srv.opts.OutboundBufferBytes {
+			c.overSince = time.Time{}
+		}
+		c.wmu.Unlock()
+	}
+}
+
+// sendDisconnect sends an MQTT 5.0 DISCONNECT with an error code, then
+// closes the connection once the buffer is written; 3.1.1 has no server
+// DISCONNECT, so the connection is just closed.
+func (c *client) sendDisconnect(code mqtt.ReasonCode, reason string) {
+	if c.version == mqtt.V5 && c.sess != nil {
+		d := &mqtt.Disconnect{ReasonCode: code}
+		if c.problemInfo && reason != "" {
+			d.Props.ReasonString = reason
+		}
+		c.send(d)
+	}
+	c.closeAfterFlush()
+}
+
+// closeAfterFlush stops further output and closes the connection as soon
+// as what is buffered has been written (bounded by a one-second deadline).
+func (c *client) closeAfterFlush() {
+	c.wmu.Lock()
+	c.closing = true
+	if c.writing {
+		c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		c.wmu.Unlock()
+		return // the writer closes the connection when it is done
+	}
+	if len(c.wbuf) > 0 {
+		c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		c.conn.Write(c.wbuf)
+		c.wbuf = nil
+	}
+	c.closed = true
+	c.wmu.Unlock()
+	c.conn.Close()
+}
+
+// closeConn closes the connection at once, dropping unwritten output.
+func (c *client) closeConn() {
+	c.wmu.Lock()
+	c.closed = true
+	c.wmu.Unlock()
+	c.conn.Close()
+}
+
+// kick ends the connection from another goroutine (session takeover,
+// shutdown) with a DISCONNECT for MQTT 5.0 clients.
+func (c *client) kick(code mqtt.ReasonCode) {
+	c.sendDisconnect(code, "")
+}
+
+func (c *client) shutdown() {
+	c.shuttingDown.Store(true)
+	c.kick(mqtt.ServerShuttingDown)
+}
+
+func (s *Server) addClient(c *client) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.clients[c] = struct{}{}
+	s.stats.connectionsTotal.Add(1)
+	return true
+}
+
+func (s *Server) removeClient(c *client) {
+	s.mu.Lock()
+	delete(s.clients, c)
+	s.mu.Unlock()
+}
+
+func (s *Server) clientCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.clients)
+}

@@ -1,0 +1,12 @@
+// Package broker is Weir's MQTT server: listeners (TCP, WebSocket),
+// client connections, sessions, the subscription tree, QoS state machines
+// and limits.
+//
+// Server is shaped like net/http.Server: configure it with Options, then
+// Serve a listener (or ListenAndServe), and stop it with Shutdown or Close.
+// It can be embedded in another Go program.
+//
+// The broker acknowledges a QoS 1 or QoS 2 PUBLISH only from the store's
+// commit callback, so whatever durability the store offers is what an
+// acknowledgement means. It must never import the bridge.
+package broker

@@ -1,0 +1,56 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/weirmq/weir/store"
+)
+
+// loadSessions restores the sessions of the store at start-up: their
+// subscriptions, queued messages and inbound QoS 2 state, with expiry
+// timers counting from when they were last connected.
+func (s *Server) loadSessions() error {
+	now := time.Now()
+	return s.store.Sessions(func(r *store.SessionRecord) error {
+		ss := newSession(s, r.ClientID)
+		ss.version = r.Version
+		ss.expiry = r.ExpirySeconds
+		ss.will = r.Will
+		ss.lastSeen = r.DisconnectedAt
+		if ss.lastSeen.IsZero() {
+			ss.lastSeen = now // it was connected when the broker stopped
+		}
+		for _, sub := range r.Subscriptions {
+			v := subscription{filter: sub.Filter, opts: sub.Options, id: sub.ID}
+			ss.subs[sub.Filter] = v
+			s.subs.Subscribe(sub.Filter, ss, v)
+		}
+		err := s.store.Queue(r.ClientID, 0, func(e store.QueueEntry, m *store.Message) bool {
+			om := &outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs,
+				pid: e.PacketID, state: e.State, persisted: true}
+			ss.seq = max(ss.seq, e.Seq)
+			if e.PacketID != 0 {
+				ss.inflight[e.PacketID] = om
+			} else {
+				ss.pushLocked(om)
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		if err := s.store.Inbound(r.ClientID, func(id uint16) { ss.inbound[id] = struct{}{} }); err != nil {
+			return err
+		}
+		s.sessions[r.ClientID] = ss
+		if ss.expiry != 0xFFFFFFFF {
+			left := ss.lastSeen.Add(time.Duration(ss.expiry) * time.Second).Sub(now)
+			ss.expiryTimer = time.AfterFunc(max(left, 0), func() { s.expire(ss) })
+		}
+		if ss.will != nil {
+			left := ss.lastSeen.Add(time.Duration(min(ss.will.Delay, ss.expiry)) * time.Second).Sub(now)
+			ss.willTimer = time.AfterFunc(max(left, 0), func() { s.willDue(ss) })
+		}
+		return nil
+	})
+}

@@ -1,0 +1,298 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/weirmq/weir/broker/subtree"
+	"github.com/weirmq/weir/retain"
+	"github.com/weirmq/weir/store"
+)
+
+// ErrServerClosed is returned by Serve and ListenAndServe after Shutdown or
+// Close.
+var ErrServerClosed = errors.New("broker: server closed")
+
+// Server is an MQTT broker. Create it with New; it is safe for concurrent
+// use.
+type Server struct {
+	opts      Options
+	log       *slog.Logger
+	store     store.Store
+	ownsStore bool
+	subs      *subtree.Tree[*session, subscription]
+	retained  *retain.Index
+	stats     Stats
+
+	msgID atomic.Uint64 // last message id handed out
+
+	connectMu sync.Mutex // serialises session attach and takeover
+	mu        sync.Mutex
+	sessions  map[string]*session
+	clients   map[*client]struct{}
+	listeners map[net.Listener]struct{}
+	https     []*http.Server
+	closing   bool
+	conns     sync.WaitGroup // connection goroutines
+	commits   sync.WaitGroup // store commits not yet done
+	done      chan struct{}  // closed when shutting down
+
+	storeClose    sync.Once
+	storeCloseErr error
+}
+
+// New returns a Server configured by opts (nil means all defaults). It
+// loads the sessions and retained messages of opts.Store.
+func New(opts *Options) (*Server, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	o := opts.withDefaults()
+	s := &Server{
+		opts:      o,
+		log:       o.Logger,
+		store:     o.Store,
+		subs:      subtree.New[*session, subscription](),
+		retained:  retain.New(),
+		sessions:  make(map[string]*session),
+		clients:   make(map[*client]struct{}),
+		listeners: make(map[net.Listener]struct{}),
+		done:      make(chan struct{}),
+	}
+	if s.store == nil {
+		s.store = store.NewMemory()
+		s.ownsStore = true
+	}
+	s.msgID.Store(s.store.MaxMessageID())
+	if err := s.retained.Load(s.store); err != nil {
+		return nil, fmt.Errorf("broker: loading retained messages: %w", err)
+	}
+	if err := s.loadSessions(); err != nil {
+		return nil, fmt.Errorf("broker: loading sessions: %w", err)
+	}
+	return s, nil
+}
+
+// Options returns the options in effect, defaults filled in.
+func (s *Server) Options() Options { return s.opts }
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() StatsSnapshot { return s.stats.snapshot(s) }
+
+// ListenAndServe listens on Options.Addr (TCP) and, unless disabled,
+// Options.WSAddr (WebSocket), and serves until Shutdown or Close; it then
+// returns ErrServerClosed.
+func (s *Server) ListenAndServe() error {
+	l, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 2)
+	if s.opts.WSAddr != "-" {
+		wl, err := net.Listen("tcp", s.opts.WSAddr)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		s.log.Info("listening", "transport", "websocket", "addr", wl.Addr().String(), "path", s.opts.WSPath)
+		go func() { errc <- s.ServeWebSocket(wl) }()
+	}
+	s.log.Info("listening", "transport", "tcp", "addr", l.Addr().String())
+	go func() { errc <- s.Serve(l) }()
+	err = <-errc
+	if !errors.Is(err, ErrServerClosed) {
+		s.Close()
+	}
+	return err
+}
+
+// Serve accepts MQTT connections on l until Shutdown or Close, and then
+// returns ErrServerClosed. It closes l when it returns.
+func (s *Server) Serve(l net.Listener) error {
+	if !s.trackListener(l, true) {
+		l.Close()
+		return ErrServerClosed
+	}
+	defer s.trackListener(l, false)
+	var delay time.Duration
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// Back off as net/http does: out of file descriptors
+				// must not turn into a busy loop.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept error; retrying", "err", err, "delay", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.serveConn(conn, "tcp")
+	}
+}
+
+// serveConn starts the goroutine of one connection.
+func (s *Server) serveConn(conn net.Conn, transport string) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		conn.Close()
+		return
+	}
+	s.conns.Add(1)
+	s.mu.Unlock()
+	c := newClient(s, conn, transport)
+	go func() {
+		defer s.conns.Done()
+		c.serve()
+	}()
+}
+
+func (s *Server) trackListener(l net.Listener, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.closing {
+			return false
+		}
+		s.listeners[l] = struct{}{}
+	} else {
+		delete(s.listeners, l)
+	}
+	return true
+}
+
+func (s *Server) isClosing() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Shutdown stops accepting connections, sends DISCONNECT "server shutting
+// down" to MQTT 5.0 clients, closes every connection, waits for pending
+// store commits and, if the server created its store, closes it. Sessions
+// are kept as if every client had disconnected without a DISCONNECT,
+// except that wills are not published. If ctx ends first, Shutdown
+// returns its error and leaves the rest to Close.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.beginClose() {
+		return nil
+	}
+	s.mu.Lock()
+	clients := make([]*client, 0, len(s.clients))
+	for c := range s.clients {
+		clients = append(clients, c)
+	}
+	s.mu.Unlock()
+	for _, c := range clients {
+		c.shutdown()
+	}
+	finished := make(chan struct{})
+	go func() {
+		s.conns.Wait()
+		s.commits.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		s.closeAll()
+		return ctx.Err()
+	}
+	s.stopTimers()
+	return s.closeStore()
+}
+
+// Close closes all listeners and connections at once, without DISCONNECT
+// packets, and closes the store if the server created it.
+func (s *Server) Close() error {
+	s.beginClose()
+	s.closeAll()
+	s.conns.Wait()
+	s.commits.Wait()
+	s.stopTimers()
+	return s.closeStore()
+}
+
+func (s *Server) beginClose() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.closing = true
+	close(s.done)
+	for l := range s.listeners {
+		l.Close()
+	}
+	for _, h := range s.https {
+		h.Close()
+	}
+	return true
+}
+
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	for c := range s.clients {
+		c.conn.Close()
+	}
+	s.mu.Unlock()
+}
+
+func (s *Server) stopTimers() {
+	s.mu.Lock()
+	for _, ss := range s.sessions {
+		ss.stopTimers()
+	}
+	s.mu.Unlock()
+}
+
+func (s *Server) closeStore() error {
+	if !s.ownsStore {
+		return nil
+	}
+	s.storeClose.Do(func() { s.storeCloseErr = s.store.Close() })
+	return s.storeCloseErr
+}
+
+// commit sends b to the store and calls done (if not nil) when it is
+// durable. Shutdown waits for every commit started here.
+func (s *Server) commit(b *store.Batch, done func(error)) {
+	if b.Empty() {
+		if done != nil {
+			done(nil)
+		}
+		return
+	}
+	s.commits.Add(1)
+	s.store.Commit(b, func(err error) {
+		defer s.commits.Done()
+		if err != nil {
+			s.stats.storeErrors.Add(1)
+			s.log.Error("store commit failed", "err", err)
+		}
+		if done != nil {
+			done(err)
+		}
+	})
+}
+
+// nextMessageID returns a new message id.
+func (s *Server) nextMessageID() uint64 { return s.msgID.Add(1) }

@@ -1,0 +1,367 @@
+package broker
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weirmq/weir/broker/subtree"
+	"github.com/weirmq/weir/mqtt"
+	"github.com/weirmq/weir/store"
+)
+
+// session is the server side of one client id: subscriptions, messages
+// queued and in flight, inbound QoS 2 state and the will. It outlives
+// connections when its expiry interval is non-zero.
+type session struct {
+	srv       *Server
+	id        string
+	connected atomic.Bool // a connection is attached and ready
+
+	mu          sync.Mutex
+	c           *client // attached connection, nil while offline
+	ready       bool    // CONNACK has been sent on c
+	version     mqtt.Version
+	expiry      uint32 // session expiry interval, seconds
+	subs        map[string]subscription
+	nextPID     uint16
+	inflight    map[uint16]*outMsg
+	queue       []*outMsg // waiting for the inflight window, oldest first
+	queueHead   int
+	queueBytes  int
+	seq         uint64
+	inbound     map[uint16]struct{} // QoS 2 packet ids with PUBREC sent
+	will        *store.Will         // will of the attached or last connection
+	willTimer   *time.Timer
+	expiryTimer *time.Timer
+	lastSeen    time.Time // when the last connection ended
+	ended       bool      // removed from the server
+}
+
+// subscription is what the tree stores for a session's filter.
+type subscription struct {
+	filter string            // as subscribed, with any $share prefix
+	opts   mqtt.Subscription // QoS is the granted QoS
+	id     int               // subscription identifier, 0 none
+}
+
+// outMsg is one message on its way to this session.
+type outMsg struct {
+	seq       uint64
+	msg       *store.Message
+	qos       byte
+	retain    bool
+	subIDs    []int
+	pid       uint16
+	state     store.EntryState
+	persisted bool                                   // has a store queue entry
+	group     *subtree.Group[*session, subscription] // shared subscription it came through
+}
+
+func newSession(s *Server, id string) *session {
+	return &session{
+		srv:      s,
+		id:       id,
+		subs:     make(map[string]subscription),
+		inflight: make(map[uint16]*outMsg),
+		inbound:  make(map[uint16]struct{}),
+	}
+}
+
+func (ss *session) persistent() bool { return ss.expiry > 0 }
+
+// queueLen is the number of messages waiting for the inflight window.
+func (ss *session) queueLen() int { return len(ss.queue) - ss.queueHead }
+
+func (ss *session) pushLocked(om *outMsg) {
+	ss.queue = append(ss.queue, om)
+	ss.queueBytes += om.msg.Size()
+}
+
+func (ss *session) popLocked() *outMsg {
+	om := ss.queue[ss.queueHead]
+	ss.queue[ss.queueHead] = nil
+	ss.queueHead++
+	ss.queueBytes -= om.msg.Size()
+	if ss.queueHead == len(ss.queue) {
+		ss.queue = ss.queue[:0]
+		ss.queueHead = 0
+		if cap(ss.queue) > 1024 {
+			ss.queue = nil // give back the memory of a burst
+		}
+	}
+	return om
+}
+
+// reserve decides whether a message of size bytes at QoS qos can be taken
+// by this session, and allocates its queue sequence number. persist says
+// whether the delivery must be stored before the publisher is acknowledged.
+func (ss *session) reserve(qos byte, size int) (seq uint64, persist, ok bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ended {
+		return 0, false, false
+	}
+	online := ss.c != nil
+	if qos == 0 && !online && !ss.persistent() {
+		return 0, false, false
+	}
+	// Messages that go straight out need no queue room; the rest do.
+	if !(online && ss.ready && ss.queueLen() == 0) {
+		if ss.queueLen() >= ss.srv.opts.MaxQueuedMessages || ss.queueBytes+size > ss.srv.opts.MaxQueuedBytes {
+			if qos == 0 {
+				ss.srv.stats.drop(dropQueueFull)
+			} else {
+				ss.srv.stats.drop(dropQueueFull)
+			}
+			return 0, false, false
+		}
+	}
+	ss.seq++
+	return ss.seq, qos > 0 && ss.persistent(), true
+}
+
+// deliver hands a routed message to the session: straight to the client
+// when it is online with room in its window, else into the queue.
+func (ss *session) deliver(d *delivery, m *store.Message) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ended {
+		return
+	}
+	if d.qos == 0 {
+		if ss.c != nil && ss.ready {
+			om := outMsg{msg: m, retain: d.retain, subIDs: d.subIDs}
+			ss.c.writePublish(&om, false)
+			return
+		}
+		// QoS 0 for an offline persistent session is kept in memory only.
+		ss.pushLocked(&outMsg{seq: d.seq, msg: m, retain: d.retain, subIDs: d.subIDs})
+		return
+	}
+	ss.pushLocked(&outMsg{seq: d.seq, msg: m, qos: d.qos, retain: d.retain, subIDs: d.subIDs,
+		persisted: d.persist, group: d.group})
+	ss.pumpLocked()
+}
+
+// pumpLocked sends queued messages while the client's window has room.
+func (ss *session) pumpLocked() {
+	c := ss.c
+	if c == nil || !ss.ready {
+		return
+	}
+	var b store.Batch
+	now := time.Now()
+	for ss.queueLen() > 0 && len(ss.inflight) < c.outWindow {
+		om := ss.popLocked()
+		if om.msg.Expired(now) {
+			ss.srv.stats.drop(dropExpired)
+			ss.dequeueOp(&b, om)
+			continue
+		}
+		if om.qos == 0 {
+			c.writePublish(om, false)
+			continue
+		}
+		om.pid = ss.allocPIDLocked()
+		om.state = store.EntrySent
+		ss.inflight[om.pid] = om
+		if om.qos == 2 && om.persisted {
+			// The packet id of a QoS 2 delivery is stored so that a
+			// restart re-sends it with the same id, never as new.
+			b.Enqueue(ss.id, ss.entry(om))
+		}
+		if !c.writePublish(om, false) {
+			delete(ss.inflight, om.pid)
+			ss.dequeueOp(&b, om)
+		}
+	}
+	ss.srv.commit(&b, nil)
+}
+
+// allocPIDLocked returns a packet identifier not in flight. The window
+// is at most 65535, so one is always free.
+func (ss *session) allocPIDLocked() uint16 {
+	for {
+		ss.nextPID++
+		if ss.nextPID == 0 {
+			ss.nextPID = 1
+		}
+		if _, used := ss.inflight[ss.nextPID]; !used {
+			return ss.nextPID
+		}
+	}
+}
+
+func (ss *session) entry(om *outMsg) store.QueueEntry {
+	return store.QueueEntry{Seq: om.seq, MsgID: om.msg.ID, QoS: om.qos, Retain: om.retain,
+		SubIDs: om.subIDs, PacketID: om.pid, State: om.state}
+}
+
+func (ss *session) dequeueOp(b *store.Batch, om *outMsg) {
+	if om.persisted {
+		b.Dequeue(ss.id, om.seq)
+	}
+}
+
+// onPuback completes a QoS 1 delivery.
+func (ss *session) onPuback(c *client, pid uint16) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	om, ok := ss.inflight[pid]
+	if !ok || om.qos != 1 || ss.c != c {
+		return // unknown ids are ignored, as for a late duplicate
+	}
+	delete(ss.inflight, pid)
+	var b store.Batch
+	ss.dequeueOp(&b, om)
+	ss.srv.commit(&b, nil)
+	ss.srv.stats.messagesSent.Add(1)
+	ss.pumpLocked()
+}
+
+// onPubrec moves a QoS 2 delivery to its second phase and sends PUBREL.
+func (ss *session) onPubrec(c *client, pid uint16, rc mqtt.ReasonCode) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.c != c {
+		return
+	}
+	om, ok := ss.inflight[pid]
+	if !ok || om.qos != 2 {
+		// [MQTT-4.3.3] answer so the client can clean up its state.
+		rel := &mqtt.Pubrel{PacketID: pid}
+		if c.version == mqtt.V5 {
+			rel.ReasonCode = mqtt.PacketIdentifierNotFound
+		}
+		c.send(rel)
+		return
+	}
+	var b store.Batch
+	if rc.IsError() {
+		// The receiver refused the message: the delivery ends here
+		// (§4.3.3; no PUBREL follows an error PUBREC).
+		delete(ss.inflight, pid)
+		ss.dequeueOp(&b, om)
+		ss.srv.commit(&b, nil)
+		ss.pumpLocked()
+		return
+	}
+	om.state = store.EntryReleased
+	if om.persisted {
+		b.Enqueue(ss.id, ss.entry(om))
+	}
+	// PUBREL goes out only once the released state is durable, so that a
+	// restart never re-sends the PUBLISH of a completed exchange.
+	ss.srv.commit(&b, func(error) { c.send(&mqtt.Pubrel{PacketID: pid}) })
+}
+
+// onPubcomp completes a QoS 2 delivery.
+func (ss *session) onPubcomp(c *client, pid uint16) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	om, ok := ss.inflight[pid]
+	if !ok || om.state != store.EntryReleased || ss.c != c {
+		return
+	}
+	delete(ss.inflight, pid)
+	var b store.Batch
+	ss.dequeueOp(&b, om)
+	ss.srv.commit(&b, nil)
+	ss.srv.stats.messagesSent.Add(1)
+	ss.pumpLocked()
+}
+
+// resumeLocked runs after CONNACK: it re-sends every unacknowledged
+// message in its original order — PUBLISH with DUP, or PUBREL for those
+// past PUBREC [MQTT-4.4.0-1] — then sends what is queued.
+func (ss *session) resumeLocked() {
+	c := ss.c
+	ss.ready = true
+	ss.connected.Store(true)
+	if len(ss.inflight) > 0 {
+		oms := make([]*outMsg, 0, len(ss.inflight))
+		for _, om := range ss.inflight {
+			oms = append(oms, om)
+		}
+		sort.Slice(oms, func(i, j int) bool { return oms[i].seq < oms[j].seq })
+		for _, om := range oms {
+			if om.state == store.EntryReleased {
+				c.send(&mqtt.Pubrel{PacketID: om.pid})
+			} else {
+				c.writePublish(om, true)
+			}
+		}
+	}
+	ss.pumpLocked()
+}
+
+// hasInbound reports whether QoS 2 packet id pid awaits its PUBREL; if not
+// and add is set, it records it.
+func (ss *session) addInbound(pid uint16) (dup bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if _, ok := ss.inbound[pid]; ok {
+		return true
+	}
+	ss.inbound[pid] = struct{}{}
+	return false
+}
+
+func (ss *session) removeInbound(pid uint16) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if _, ok := ss.inbound[pid]; !ok {
+		return false
+	}
+	delete(ss.inbound, pid)
+	return true
+}
+
+// record is the persistent form of the session.
+func (ss *session) recordLocked() *store.SessionRecord {
+	r := &store.SessionRecord{ClientID: ss.id, Version: ss.version, ExpirySeconds: ss.expiry,
+		DisconnectedAt: ss.lastSeen, Will: ss.will}
+	if ss.c != nil {
+		r.DisconnectedAt = time.Time{}
+	}
+	for _, sub := range ss.subs {
+		r.Subscriptions = append(r.Subscriptions, store.Subscription{Filter: sub.filter, Options: sub.opts, ID: sub.id})
+	}
+	sort.Slice(r.Subscriptions, func(i, j int) bool { return r.Subscriptions[i].Filter < r.Subscriptions[j].Filter })
+	return r
+}
+
+func (ss *session) stopTimers() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.stopTimersLocked()
+}
+
+func (ss *session) stopTimersLocked() {
+	if ss.willTimer != nil {
+		ss.willTimer.Stop()
+		ss.willTimer = nil
+	}
+	if ss.expiryTimer != nil {
+		ss.expiryTimer.Stop()
+		ss.expiryTimer = nil
+	}
+}
+
+// updateExpiryOnDisconnect applies a Session Expiry Interval sent in an
+// MQTT 5.0 DISCONNECT; raising it from 0 is a protocol error
+// [MQTT-3.14.2-2].
+func (ss *session) updateExpiryOnDisconnect(c *client, v uint32) error {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.expiry == 0 && v != 0 {
+		return closeWith(mqtt.ProtocolError, "session expiry raised from 0 on DISCONNECT [MQTT-3.14.2-2]")
+	}
+	if m := ss.srv.opts.MaxSessionExpiry; m > 0 && v > m {
+		v = m
+	}
+	ss.expiry = v
+	return nil
+}

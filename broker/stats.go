@@ -1,0 +1,83 @@
+package broker
+
+import "sync/atomic"
+
+// dropReason says why a message was not delivered to a subscriber.
+type dropReason int
+
+const (
+	dropQueueFull      dropReason = iota // session queue at its message or byte limit
+	dropSlowClient                       // QoS 0 and the outbound buffer was full
+	dropExpired                          // message expiry passed before delivery
+	dropTooLarge                         // above the client's Maximum Packet Size
+	dropNoSharedMember                   // shared subscription group had no other member
+	numDropReasons
+)
+
+var dropNames = [numDropReasons]string{"queue_full", "slow_client", "expired", "too_large", "no_shared_member"}
+
+func (r dropReason) String() string { return dropNames[r] }
+
+// Stats are the server's counters.
+type Stats struct {
+	connectionsTotal atomic.Int64
+	refused          atomic.Int64
+	badPackets       atomic.Int64
+	panics           atomic.Int64
+	slowConsumers    atomic.Int64
+	messagesReceived atomic.Int64
+	messagesOut      atomic.Int64
+	messagesSent     atomic.Int64
+	willsPublished   atomic.Int64
+	sessionsExpired  atomic.Int64
+	storeErrors      atomic.Int64
+	dropped          [numDropReasons]atomic.Int64
+}
+
+func (s *Stats) drop(r dropReason) { s.dropped[r].Add(1) }
+
+// StatsSnapshot is a copy of the server's counters at one moment.
+type StatsSnapshot struct {
+	Connections      int              // connections open now
+	ConnectionsTotal int64            // connections accepted since start
+	Refused          int64            // CONNECTs refused
+	BadPackets       int64            // connections closed for malformed or forbidden packets
+	Panics           int64            // connection handlers recovered from a panic
+	SlowConsumers    int64            // clients disconnected for not reading
+	Sessions         int              // sessions held now, online and offline
+	MessagesReceived int64            // PUBLISH packets received
+	MessagesOut      int64            // PUBLISH packets written to clients
+	MessagesAcked    int64            // QoS 1/2 deliveries completed
+	WillsPublished   int64            // will messages published
+	SessionsExpired  int64            // sessions removed by expiry
+	StoreErrors      int64            // failed store commits
+	Retained         int              // retained messages held
+	Dropped          map[string]int64 // messages not delivered, by reason
+}
+
+func (s *Stats) snapshot(srv *Server) StatsSnapshot {
+	srv.mu.Lock()
+	conns, sessions := len(srv.clients), len(srv.sessions)
+	srv.mu.Unlock()
+	snap := StatsSnapshot{
+		Connections:      conns,
+		ConnectionsTotal: s.connectionsTotal.Load(),
+		Refused:          s.refused.Load(),
+		BadPackets:       s.badPackets.Load(),
+		Panics:           s.panics.Load(),
+		SlowConsumers:    s.slowConsumers.Load(),
+		Sessions:         sessions,
+		MessagesReceived: s.messagesReceived.Load(),
+		MessagesOut:      s.messagesOut.Load(),
+		MessagesAcked:    s.messagesSent.Load(),
+		WillsPublished:   s.willsPublished.Load(),
+		SessionsExpired:  s.sessionsExpired.Load(),
+		StoreErrors:      s.storeErrors.Load(),
+		Retained:         srv.retained.Len(),
+		Dropped:          make(map[string]int64, numDropReasons),
+	}
+	for i := range s.dropped {
+		snap.Dropped[dropReason(i).String()] = s.dropped[i].Load()
+	}
+	return snap
+}

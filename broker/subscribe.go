@@ -1,0 +1,118 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/weirmq/weir/mqtt"
+	"github.com/weirmq/weir/store"
+)
+
+// handleSubscribe adds the subscriptions, answers SUBACK once the session
+// is durable, then sends the matching retained messages.
+func (c *client) handleSubscribe(p *mqtt.Subscribe) error {
+	s := c.srv
+	ss := c.sess
+	subID := 0
+	if len(p.Props.SubscriptionIDs) > 0 {
+		subID = p.Props.SubscriptionIDs[0]
+	}
+	codes := make([]mqtt.ReasonCode, len(p.Subscriptions))
+	type retainReq struct {
+		filter string
+		sub    subscription
+	}
+	var retained []retainReq
+	for i, req := range p.Subscriptions {
+		if err := mqtt.ValidateTopicFilter(req.Filter); err != nil {
+			codes[i] = mqtt.TopicFilterInvalid // 0x80 for 3.1.1, mapped by the codec
+			continue
+		}
+		_, plain, shared, _ := mqtt.ParseShared(req.Filter)
+		if shared && req.NoLocal {
+			return closeWith(mqtt.ProtocolError, "no local on a shared subscription [MQTT-3.8.3-4]")
+		}
+		if !shared {
+			plain = req.Filter
+		}
+		opts := req
+		if c.version != mqtt.V5 {
+			opts.NoLocal, opts.RetainAsPublished, opts.RetainHandling = false, false, 0
+		}
+		sub := subscription{filter: req.Filter, opts: opts, id: subID}
+		ss.mu.Lock()
+		_, existed := ss.subs[req.Filter]
+		ss.subs[req.Filter] = sub
+		ss.mu.Unlock()
+		s.subs.Subscribe(req.Filter, ss, sub) // [MQTT-3.8.4-3] replaces
+		codes[i] = mqtt.ReasonCode(opts.QoS)
+		// Retain handling (§3.3.1.3); shared subscriptions get no retained
+		// messages (§4.8.2).
+		if !shared && (opts.RetainHandling == 0 || opts.RetainHandling == 1 && !existed) {
+			retained = append(retained, retainReq{filter: plain, sub: sub})
+		}
+	}
+	var b store.Batch
+	if ss.isPersistent() {
+		ss.mu.Lock()
+		b.PutSession(ss.recordLocked())
+		ss.mu.Unlock()
+	}
+	pid := p.PacketID
+	s.commit(&b, func(error) {
+		c.send(&mqtt.Suback{PacketID: pid, ReasonCodes: codes})
+		now := time.Now()
+		for _, r := range retained {
+			s.retained.Match(r.filter, now, func(m *store.Message) bool {
+				if r.sub.opts.NoLocal && m.Origin == ss.id {
+					return true
+				}
+				d := delivery{s: ss, qos: min(m.QoS, r.sub.opts.QoS), retain: true}
+				if r.sub.id != 0 {
+					d.subIDs = []int{r.sub.id}
+				}
+				var ok bool
+				if d.seq, _, ok = ss.reserve(d.qos, m.Size()); ok {
+					ss.deliver(&d, m)
+				}
+				return true
+			})
+		}
+	})
+	return nil
+}
+
+// handleUnsubscribe removes subscriptions and answers UNSUBACK with a code
+// per filter [MQTT-3.10.4-5].
+func (c *client) handleUnsubscribe(p *mqtt.Unsubscribe) {
+	s := c.srv
+	ss := c.sess
+	codes := make([]mqtt.ReasonCode, len(p.Filters))
+	for i, f := range p.Filters {
+		ss.mu.Lock()
+		_, ok := ss.subs[f]
+		delete(ss.subs, f)
+		ss.mu.Unlock()
+		if ok {
+			s.subs.Unsubscribe(f, ss)
+			codes[i] = mqtt.Success
+		} else if mqtt.ValidateTopicFilter(f) != nil {
+			codes[i] = mqtt.TopicFilterInvalid
+		} else {
+			codes[i] = mqtt.NoSubscriptionExisted
+		}
+	}
+	var b store.Batch
+	if ss.isPersistent() {
+		ss.mu.Lock()
+		b.PutSession(ss.recordLocked())
+		ss.mu.Unlock()
+	}
+	pid := p.PacketID
+	s.commit(&b, func(error) { c.send(&mqtt.Unsuback{PacketID: pid, ReasonCodes: codes}) })
+}
+
+func (ss *session) isPersistent() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.persistent()
+}
