@@ -428,13 +428,16 @@ func (s *Server) publishWill(w *store.Will) {
 	s.commit(&b, func(error) { deliverAll(ds, &m) })
 }
 
-// takeSharedLocked removes and returns the undelivered and unacknowledged
-// messages that reached this session through a shared subscription, so
-// that another member gets them.
+// takeSharedLocked removes and returns the messages that reached this
+// session through a shared subscription and are not yet sent, or are QoS 1
+// and unacknowledged, so that another member gets them.
 func (ss *session) takeSharedLocked() []*outMsg {
 	var moved []*outMsg
 	for pid, om := range ss.inflight {
-		if om.group != nil && om.state == store.EntrySent {
+		// A QoS 2 message once sent belongs to this client: it is completed
+		// when the client comes back and never sent to another member
+		// [MQTT-4.8.2-4] [MQTT-4.8.2-5]. QoS 1 may move at once (§4.8.2).
+		if om.group != nil && om.qos == 1 {
 			moved = append(moved, om)
 			delete(ss.inflight, pid)
 		}

@@ -3,8 +3,10 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/coder/websocket"
@@ -65,10 +67,20 @@ func (s *Server) WebSocketHandler() http.Handler {
 	})
 }
 
-// wsConn closes the WebSocket with a close frame but without waiting long
-// for the peer's answer.
+// wsConn adapts websocket.NetConn to what the connection code expects:
+// an expired read deadline reads as os.ErrDeadlineExceeded (NetConn
+// reports it as a context error), and Close does not wait long for the
+// peer's close frame.
 type wsConn struct {
 	net.Conn
+}
+
+func (c *wsConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		err = fmt.Errorf("%w (%v)", os.ErrDeadlineExceeded, err)
+	}
+	return n, err
 }
 
 func (c *wsConn) Close() error {

@@ -3,6 +3,7 @@ package subtree
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -137,5 +138,26 @@ func BenchmarkChildLookup(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkTreeMemory reports the heap bytes per subscription of the trees
+// BenchmarkMatch uses (the subscriber values themselves excluded).
+func BenchmarkTreeMemory(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
+			var perSub float64
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				tr, _ := benchTree(n)
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perSub = float64(after.HeapAlloc-before.HeapAlloc-uint64(n/10)*8) / float64(tr.Len())
+				runtime.KeepAlive(tr)
+			}
+			b.ReportMetric(perSub, "B/sub")
+		})
 	}
 }

@@ -48,8 +48,9 @@ func (t *Tree[K, V]) Len() int {
 // split a shared filter: a "$share" filter that mqtt.ParseShared rejects is
 // ignored and Subscribe returns false.
 //
-// The tree keeps its own copies of the filter's levels, not substrings of
-// filter, so filter may point into a buffer that is reused later.
+// The tree keeps its own copies of the filter's levels and of the group
+// name, not substrings of filter, so it does not keep alive whatever memory
+// filter was cut from (a whole decoded SUBSCRIBE packet, say).
 func (t *Tree[K, V]) Subscribe(filter string, key K, val V) (replaced bool) {
 	group, topicFilter, shared, err := mqtt.ParseShared(filter)
 	if err != nil {
