@@ -172,6 +172,9 @@ func (p *Connect) Decode(pkt []byte, _ Version) error {
 	}
 	if v == V5 {
 		p.Props.decode(&d, CONNECT)
+		if d.err == nil && p.Props.Present.Has(PropAuthData) && !p.Props.Present.Has(PropAuthMethod) {
+			return protocolErr("authentication data without an authentication method (§3.1.2.11.10)")
+		}
 	}
 	p.ClientID = d.str("client identifier")
 	if willFlag {

@@ -127,6 +127,9 @@ func decodeReasoned(pkt []byte, v Version, t PacketType, rc *ReasonCode, props *
 		if d.remaining() > 0 {
 			props.decode(&d, t)
 		}
+		if t == AUTH && d.err == nil && !props.Present.Has(PropAuthMethod) {
+			return protocolErr("AUTH without an authentication method (§3.15.2.2.2)")
+		}
 	}
 	d.end(t.String())
 	return d.err

@@ -167,6 +167,7 @@ var fuzzMalformedSeeds = []struct {
 	{"90030001" + "03", V311},                        // SUBACK return code 3
 	{"e00100", V5},                                   // DISCONNECT reason 0 and nothing more
 	{"f00119", V311},                                 // AUTH before 5.0
+	{"1008" + "00044d515454" + "04" + "02", V311},    // CONNECT cut after its flags
 }
 
 // fuzzCapture is one captured packet and the version its client spoke.

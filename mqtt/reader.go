@@ -113,8 +113,8 @@ func (rd *Reader) readBody(total int) ([]byte, error) {
 
 // fill reads at least one more byte towards a packet of need bytes, of
 // which rd.w-rd.r < need are buffered; need is within the limit. It makes
-// room first: it moves unread bytes to the front when the buffer is full,
-// grows the buffer when that is not enough (to need, but to no more than
+// room first: it moves unread bytes to the front when the packet would not
+// fit after them, grows the buffer when that is not enough (to need, but to no more than
 // twice the bytes of the packet already received), and gives back a large
 // buffer when the packet ahead is small.
 func (rd *Reader) fill(need int) error {
@@ -133,8 +133,9 @@ func (rd *Reader) fill(need int) error {
 	case rd.buf == nil,
 		len(rd.buf) > shrinkAbove && need <= shrinkAbove && size < len(rd.buf):
 		rd.realloc(size)
-	case rd.w < len(rd.buf):
-		// Room to read into.
+	case rd.w < len(rd.buf) && (rd.r == 0 || len(rd.buf)-rd.r >= need):
+		// Room to read into, and the packet fits after r or is at the
+		// front already: nothing to move.
 	case rd.r > 0:
 		rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
 		rd.r = 0

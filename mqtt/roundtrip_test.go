@@ -379,6 +379,12 @@ func (g *rtGen) props(t PacketType) Properties {
 			p.Set(id)
 		}
 	}
+	// Authentication Data needs an Authentication Method (§3.1.2.11.10),
+	// and an AUTH with a body always names the method (§3.15.2.2.2).
+	if (t == CONNECT && p.Has(PropAuthData) || t == AUTH) && !p.Has(PropAuthMethod) {
+		p.AuthMethod = "m"
+		p.Set(PropAuthMethod)
+	}
 	return p
 }
 
@@ -536,7 +542,12 @@ func (g *rtGen) packet(t PacketType) Packet {
 		if v != V5 {
 			panic("AUTH before 5.0")
 		}
-		return &Auth{ReasonCode: g.pick(Success, ContinueAuthentication, ReAuthenticate), Props: g.props(AUTH)}
+		a := &Auth{ReasonCode: g.pick(Success, ContinueAuthentication, ReAuthenticate), Props: g.props(AUTH)}
+		if !a.Props.Has(PropAuthMethod) && (a.ReasonCode != Success || !a.Props.empty()) {
+			a.Props.AuthMethod = "m" // an AUTH with a body names its method (§3.15.2.2.2)
+			a.Props.Set(PropAuthMethod)
+		}
+		return a
 	}
 	panic("rtGen: packet type " + t.String())
 }
