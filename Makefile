@@ -2,7 +2,7 @@
 GO        ?= go
 FUZZTIME  ?= 10s
 # Debian packages the test suite needs; installed by `make deps` when missing.
-DEB_PKGS  ?=
+DEB_PKGS  ?= mosquitto-clients
 
 .PHONY: all build test deps vet fuzz clean
 

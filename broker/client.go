@@ -113,6 +113,7 @@ func (c *client) serve() {
 	}
 	if mqtt.PeekType(pkt) != mqtt.CONNECT {
 		// [MQTT-3.1.0-1]: the first packet must be CONNECT.
+		c.srv.stats.badPackets.Add(1)
 		c.log.Info("connection closed: first packet is not CONNECT", "type", mqtt.PeekType(pkt))
 		return
 	}
@@ -131,6 +132,7 @@ func (c *client) logReadError(when string, err error) {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		c.log.Info("connection closed: timeout " + when)
 	case errors.As(err, &re):
+		c.srv.stats.badPackets.Add(1)
 		c.log.Info("connection closed: bad packet "+when, "err", err)
 	default:
 		c.log.Debug("connection read error "+when, "err", err)
@@ -148,6 +150,9 @@ func (c *client) readLoop() string {
 		}
 		pkt, err := c.rd.ReadPacket()
 		if err == nil {
+			if h := c.srv.testHookPacket; h != nil {
+				h(pkt)
+			}
 			err = c.handle(pkt)
 			if err == nil {
 				continue
@@ -170,6 +175,7 @@ func (c *client) endWith(err error) string {
 	case c.shuttingDown.Load():
 		return "server shutting down"
 	case errors.As(err, &ec):
+		c.srv.stats.badPackets.Add(1) // every errClose is a protocol violation
 		c.sendDisconnect(ec.code, ec.msg)
 		return ec.Error()
 	case errors.As(err, &re):
@@ -366,6 +372,11 @@ func (c *client) writeLoop() {
 			c.closed = true
 			c.writing = false
 			c.wmu.Unlock()
+			if !closing && errors.Is(err, os.ErrDeadlineExceeded) {
+				// The client read nothing for SlowConsumerTimeout.
+				c.srv.stats.slowConsumers.Add(1)
+				c.log.Warn("disconnecting slow consumer: write timed out", "client", c.id)
+			}
 			c.conn.Close()
 			return
 		}
@@ -384,6 +395,13 @@ func (c *client) sendDisconnect(code mqtt.ReasonCode, reason string) {
 		d := &mqtt.Disconnect{ReasonCode: code}
 		if c.problemInfo && reason != "" {
 			d.Props.ReasonString = reason
+			// No Reason String that would take the packet over the
+			// client's Maximum Packet Size [MQTT-3.14.2-3].
+			if c.maxOutSize > 0 {
+				if b, err := d.AppendTo(nil, c.version); err != nil || len(b) > c.maxOutSize {
+					d.Props.ReasonString = ""
+				}
+			}
 		}
 		c.send(d)
 	}

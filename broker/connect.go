@@ -270,7 +270,7 @@ func (s *Server) endSessionLocked(ss *session) *store.Will {
 	subs := ss.subs
 	ss.subs = make(map[string]subscription)
 	will := ss.pendingWill()
-	wasPersistent := ss.persistent()
+	stored := ss.stored
 	ss.mu.Unlock()
 	for f := range subs {
 		s.subs.Unsubscribe(f, ss)
@@ -278,7 +278,7 @@ func (s *Server) endSessionLocked(ss *session) *store.Will {
 	if s.sessions[ss.id] == ss {
 		delete(s.sessions, ss.id)
 	}
-	if wasPersistent {
+	if stored {
 		var b store.Batch
 		b.DeleteSession(ss.id)
 		s.commit(&b, nil)

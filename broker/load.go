@@ -13,6 +13,7 @@ func (s *Server) loadSessions() error {
 	now := time.Now()
 	return s.store.Sessions(func(r *store.SessionRecord) error {
 		ss := newSession(s, r.ClientID)
+		ss.stored = true
 		ss.version = r.Version
 		ss.expiry = r.ExpirySeconds
 		ss.will = r.Will

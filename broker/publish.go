@@ -192,7 +192,12 @@ func (c *client) handlePublish(pkt []byte) error {
 		deliverAll(ds, m)
 		return nil
 	case 2:
-		b.PutInbound(c.id, pid)
+		// The packet id is stored with the message so that a re-sent
+		// PUBLISH after a restart is recognised (exactly once). A session
+		// that ends with its connection cannot be resumed after a restart.
+		if c.sess.markStoredIfPersistent() {
+			b.PutInbound(c.id, pid)
+		}
 	}
 	ds = append([]delivery(nil), ds...)
 	qos := p.QoS

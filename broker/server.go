@@ -47,6 +47,10 @@ type Server struct {
 
 	storeClose    sync.Once
 	storeCloseErr error
+
+	// testHookPacket, when set (by tests, before Serve), is called by
+	// each connection's reader with every packet after CONNECT.
+	testHookPacket func(pkt []byte)
 }
 
 // New returns a Server configured by opts (nil means all defaults). It

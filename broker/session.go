@@ -27,6 +27,7 @@ type session struct {
 	subs        map[string]subscription
 	nextPID     uint16
 	inflight    map[uint16]*outMsg
+	resend      []*outMsg // in flight from an earlier connection, not yet re-sent on c; oldest first
 	queue       []*outMsg // waiting for the inflight window, oldest first
 	queueHead   int
 	queueBytes  int
@@ -37,6 +38,7 @@ type session struct {
 	expiryTimer *time.Timer
 	lastSeen    time.Time // when the last connection ended
 	ended       bool      // removed from the server
+	stored      bool      // the store may hold state of this session
 }
 
 // subscription is what the tree stores for a session's filter.
@@ -100,6 +102,10 @@ func (ss *session) popLocked() *outMsg {
 func (ss *session) reserve(qos byte, size int) (seq uint64, persist, ok bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	return ss.reserveLocked(qos, size)
+}
+
+func (ss *session) reserveLocked(qos byte, size int) (seq uint64, persist, ok bool) {
 	if ss.ended {
 		return 0, false, false
 	}
@@ -110,16 +116,14 @@ func (ss *session) reserve(qos byte, size int) (seq uint64, persist, ok bool) {
 	// Messages that go straight out need no queue room; the rest do.
 	if !(online && ss.ready && ss.queueLen() == 0) {
 		if ss.queueLen() >= ss.srv.opts.MaxQueuedMessages || ss.queueBytes+size > ss.srv.opts.MaxQueuedBytes {
-			if qos == 0 {
-				ss.srv.stats.drop(dropQueueFull)
-			} else {
-				ss.srv.stats.drop(dropQueueFull)
-			}
+			ss.srv.stats.drop(dropQueueFull)
 			return 0, false, false
 		}
 	}
 	ss.seq++
-	return ss.seq, qos > 0 && ss.persistent(), true
+	persist = qos > 0 && ss.persistent()
+	ss.stored = ss.stored || persist
+	return ss.seq, persist, true
 }
 
 // deliver hands a routed message to the session: straight to the client
@@ -127,6 +131,10 @@ func (ss *session) reserve(qos byte, size int) (seq uint64, persist, ok bool) {
 func (ss *session) deliver(d *delivery, m *store.Message) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	ss.deliverLocked(d, m)
+}
+
+func (ss *session) deliverLocked(d *delivery, m *store.Message) {
 	if ss.ended {
 		return
 	}
@@ -152,6 +160,9 @@ func (ss *session) pumpLocked() {
 		return
 	}
 	var b store.Batch
+	if len(ss.resend) > 0 {
+		ss.resendLocked(c, &b)
+	}
 	now := time.Now()
 	for ss.queueLen() > 0 && len(ss.inflight) < c.outWindow {
 		om := ss.popLocked()
@@ -178,6 +189,34 @@ func (ss *session) pumpLocked() {
 		}
 	}
 	ss.srv.commit(&b, nil)
+}
+
+// resendLocked re-sends (with DUP) the messages left in flight by an
+// earlier connection [MQTT-4.4.0-1], oldest first, as far as the window of
+// this connection allows: what is in flight counts against the client's
+// Receive Maximum whichever connection it was sent on [MQTT-3.3.4-9].
+func (ss *session) resendLocked(c *client, b *store.Batch) {
+	live := ss.resend[:0]
+	for _, om := range ss.resend {
+		// Acknowledged meanwhile, or past PUBREC: nothing to re-send.
+		if ss.inflight[om.pid] == om && om.state != store.EntryReleased {
+			live = append(live, om)
+		}
+	}
+	clear(ss.resend[len(live):])
+	ss.resend = live
+	for len(ss.resend) > 0 && len(ss.inflight)-len(ss.resend) < c.outWindow {
+		om := ss.resend[0]
+		ss.resend[0] = nil
+		ss.resend = ss.resend[1:]
+		if !c.writePublish(om, true) {
+			delete(ss.inflight, om.pid)
+			ss.dequeueOp(b, om)
+		}
+	}
+	if len(ss.resend) == 0 {
+		ss.resend = nil
+	}
 }
 
 // allocPIDLocked returns a packet identifier not in flight. The window
@@ -274,12 +313,15 @@ func (ss *session) onPubcomp(c *client, pid uint16) {
 }
 
 // resumeLocked runs after CONNACK: it re-sends every unacknowledged
-// message in its original order — PUBLISH with DUP, or PUBREL for those
-// past PUBREC [MQTT-4.4.0-1] — then sends what is queued.
+// message in its original order — PUBREL at once for those past PUBREC,
+// PUBLISH with DUP within the client's Receive Maximum (resendLocked)
+// [MQTT-4.4.0-1] — then sends what is queued.
 func (ss *session) resumeLocked() {
 	c := ss.c
 	ss.ready = true
 	ss.connected.Store(true)
+	clear(ss.resend)
+	ss.resend = ss.resend[:0]
 	if len(ss.inflight) > 0 {
 		oms := make([]*outMsg, 0, len(ss.inflight))
 		for _, om := range ss.inflight {
@@ -290,7 +332,7 @@ func (ss *session) resumeLocked() {
 			if om.state == store.EntryReleased {
 				c.send(&mqtt.Pubrel{PacketID: om.pid})
 			} else {
-				c.writePublish(om, true)
+				ss.resend = append(ss.resend, om)
 			}
 		}
 	}
@@ -321,6 +363,7 @@ func (ss *session) removeInbound(pid uint16) bool {
 
 // record is the persistent form of the session.
 func (ss *session) recordLocked() *store.SessionRecord {
+	ss.stored = true
 	r := &store.SessionRecord{ClientID: ss.id, Version: ss.version, ExpirySeconds: ss.expiry,
 		DisconnectedAt: ss.lastSeen, Will: ss.will}
 	if ss.c != nil {

@@ -22,6 +22,7 @@ func (c *client) handleSubscribe(p *mqtt.Subscribe) error {
 		sub    subscription
 	}
 	var retained []retainReq
+	var added []subscription
 	for i, req := range p.Subscriptions {
 		if err := mqtt.ValidateTopicFilter(req.Filter); err != nil {
 			codes[i] = mqtt.TopicFilterInvalid // 0x80 for 3.1.1, mapped by the codec
@@ -43,7 +44,7 @@ func (c *client) handleSubscribe(p *mqtt.Subscribe) error {
 		_, existed := ss.subs[req.Filter]
 		ss.subs[req.Filter] = sub
 		ss.mu.Unlock()
-		s.subs.Subscribe(req.Filter, ss, sub) // [MQTT-3.8.4-3] replaces
+		added = append(added, sub)
 		codes[i] = mqtt.ReasonCode(opts.QoS)
 		// Retain handling (§3.3.1.3); shared subscriptions get no retained
 		// messages (§4.8.2).
@@ -58,7 +59,19 @@ func (c *client) handleSubscribe(p *mqtt.Subscribe) error {
 		ss.mu.Unlock()
 	}
 	pid := p.PacketID
+	// The subscriptions take effect once they are durable. Under the
+	// session lock, a message routed to one of them meanwhile waits until
+	// SUBACK and the retained messages are queued, so a live message never
+	// overtakes an older retained one.
 	s.commit(&b, func(error) {
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		if ss.ended {
+			return
+		}
+		for _, sub := range added {
+			s.subs.Subscribe(sub.filter, ss, sub) // [MQTT-3.8.4-3] replaces
+		}
 		c.send(&mqtt.Suback{PacketID: pid, ReasonCodes: codes})
 		now := time.Now()
 		for _, r := range retained {
@@ -71,8 +84,8 @@ func (c *client) handleSubscribe(p *mqtt.Subscribe) error {
 					d.subIDs = []int{r.sub.id}
 				}
 				var ok bool
-				if d.seq, _, ok = ss.reserve(d.qos, m.Size()); ok {
-					ss.deliver(&d, m)
+				if d.seq, _, ok = ss.reserveLocked(d.qos, m.Size()); ok {
+					ss.deliverLocked(&d, m)
 				}
 				return true
 			})
@@ -114,5 +127,14 @@ func (c *client) handleUnsubscribe(p *mqtt.Unsubscribe) {
 func (ss *session) isPersistent() bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	return ss.persistent()
+}
+
+// markStoredIfPersistent reports whether the session is persistent and,
+// if so, notes that the store now holds state of it.
+func (ss *session) markStoredIfPersistent() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.stored = ss.stored || ss.persistent()
 	return ss.persistent()
 }

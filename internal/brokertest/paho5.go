@@ -11,18 +11,16 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/weirmq/weir/mqtt"
 )
 
-// Timeout bounds every wait of the helpers in this file.
-const Timeout = 5 * time.Second
-
 // DialTCP opens a TCP connection to the broker, closed when the test ends.
 func (b *Broker) DialTCP(t testing.TB) net.Conn {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", b.Addr, Timeout)
+	conn, err := net.DialTimeout("tcp", b.Addr, WaitTimeout)
 	if err != nil {
 		t.Fatalf("dial %s: %v", b.Addr, err)
 	}
@@ -34,7 +32,7 @@ func (b *Broker) DialTCP(t testing.TB) net.Conn {
 // messages, subprotocol "mqtt"), closed when the test ends.
 func (b *Broker) DialWS(t testing.TB) net.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
 	defer cancel()
 	wc, _, err := websocket.Dial(ctx, b.WSURL, &websocket.DialOptions{Subprotocols: []string{"mqtt"}})
 	if err != nil {
@@ -71,7 +69,11 @@ func ConnectPaho(t testing.TB, conn net.Conn, cp *paho.Connect, cfg func(*paho.C
 		Errs:        make(chan error, 16),
 	}
 	cc := paho.ClientConfig{
-		Conn: conn,
+		// paho writes one packet in several Writes (net.Buffers) from
+		// several goroutines (the pinger sends its first PINGREQ at once);
+		// over WebSocket each Write is a message, so without the lock
+		// packets interleave.
+		Conn: packets.NewThreadSafeConn(conn),
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(r paho.PublishReceived) (bool, error) {
 				select {
@@ -93,13 +95,13 @@ func ConnectPaho(t testing.TB, conn net.Conn, cp *paho.Connect, cfg func(*paho.C
 			default:
 			}
 		},
-		PacketTimeout: Timeout,
+		PacketTimeout: WaitTimeout,
 	}
 	if cfg != nil {
 		cfg(&cc)
 	}
 	p.Client = paho.NewClient(cc)
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
 	defer cancel()
 	ca, err := p.Client.Connect(ctx, cp)
 	p.Connack = ca
@@ -121,14 +123,14 @@ func (b *Broker) MustConnectPaho(t testing.TB, cp *paho.Connect) *Paho {
 }
 
 // Next returns the next message received, failing the test if none arrives
-// within Timeout.
+// within WaitTimeout.
 func (p *Paho) Next(t testing.TB) *paho.Publish {
 	t.Helper()
 	select {
 	case m := <-p.Msgs:
 		return m
-	case <-time.After(Timeout):
-		t.Fatalf("client %q: no message within %v", p.ClientID(), Timeout)
+	case <-time.After(WaitTimeout):
+		t.Fatalf("client %q: no message within %v", p.ClientID(), WaitTimeout)
 		return nil
 	}
 }
@@ -143,11 +145,11 @@ func (p *Paho) NoMessage(t testing.TB, d time.Duration) {
 	}
 }
 
-// Subscribe subscribes and fails the test unless every subscription is
+// MustSubscribe subscribes and fails the test unless every subscription is
 // granted (reason code below 0x80).
 func (p *Paho) MustSubscribe(t testing.TB, s *paho.Subscribe) *paho.Suback {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
 	defer cancel()
 	sa, err := p.Subscribe(ctx, s)
 	if err != nil {
@@ -165,7 +167,7 @@ func (p *Paho) MustSubscribe(t testing.TB, s *paho.Subscribe) *paho.Suback {
 // a reason code of 0x80 or more is an error too). It returns the response.
 func (p *Paho) MustPublish(t testing.TB, m *paho.Publish) *paho.PublishResponse {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
 	defer cancel()
 	r, err := p.Publish(ctx, m)
 	if err != nil {
@@ -177,9 +179,10 @@ func (p *Paho) MustPublish(t testing.TB, m *paho.Publish) *paho.PublishResponse 
 // Raw is an MQTT client that speaks through the project's codec one packet
 // at a time, for tests that must send or see the wire form.
 type Raw struct {
-	Conn net.Conn
-	V    mqtt.Version
-	rd   *mqtt.Reader
+	Conn     net.Conn
+	V        mqtt.Version
+	LastSize int // bytes of the last packet Read returned, fixed header included
+	rd       *mqtt.Reader
 }
 
 // NewRaw wraps conn; packets are encoded and decoded at level v.
@@ -206,7 +209,7 @@ func (r *Raw) Send(t testing.TB, p mqtt.Packet) {
 // SendBytes writes b as it is.
 func (r *Raw) SendBytes(t testing.TB, b []byte) {
 	t.Helper()
-	r.Conn.SetWriteDeadline(time.Now().Add(Timeout))
+	r.Conn.SetWriteDeadline(time.Now().Add(WaitTimeout))
 	if _, err := r.Conn.Write(b); err != nil {
 		t.Fatalf("write: %v", err)
 	}
@@ -220,6 +223,7 @@ func (r *Raw) Read(d time.Duration) (mqtt.Packet, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.LastSize = len(pkt)
 	p, err := mqtt.Decode(pkt, r.V)
 	if err != nil {
 		return nil, fmt.Errorf("decoding %v: %w", mqtt.PeekType(pkt), err)
@@ -231,10 +235,10 @@ func (r *Raw) Read(d time.Duration) (mqtt.Packet, error) {
 }
 
 // Expect returns the next packet, failing the test unless it arrives within
-// Timeout and has type want.
+// WaitTimeout and has type want.
 func (r *Raw) Expect(t testing.TB, want mqtt.PacketType) mqtt.Packet {
 	t.Helper()
-	p, err := r.Read(Timeout)
+	p, err := r.Read(WaitTimeout)
 	if err != nil {
 		t.Fatalf("waiting for %v: %v", want, err)
 	}
@@ -261,7 +265,7 @@ func (r *Raw) Connect(t testing.TB, c *mqtt.Connect) *mqtt.Connack {
 // the server to close the connection.
 func (r *Raw) ExpectDisconnect(t testing.TB, want mqtt.ReasonCode) *mqtt.Disconnect {
 	t.Helper()
-	deadline := time.Now().Add(Timeout)
+	deadline := time.Now().Add(WaitTimeout)
 	for {
 		p, err := r.Read(time.Until(deadline))
 		if err != nil {
@@ -281,15 +285,15 @@ func (r *Raw) ExpectDisconnect(t testing.TB, want mqtt.ReasonCode) *mqtt.Disconn
 }
 
 // ExpectClosed fails the test unless the server closes the connection
-// within Timeout without sending anything more.
+// within WaitTimeout without sending anything more.
 func (r *Raw) ExpectClosed(t testing.TB) {
 	t.Helper()
-	p, err := r.Read(Timeout)
+	p, err := r.Read(WaitTimeout)
 	switch {
 	case err == nil:
 		t.Fatalf("expected the connection to be closed, got %v %+v", p.Type(), p)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		t.Fatalf("connection still open %v after the server should have closed it", Timeout)
+		t.Fatalf("connection still open %v after the server should have closed it", WaitTimeout)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 	default:
 		var ne *net.OpError
