@@ -26,19 +26,32 @@ func (s *Server) loadSessions() error {
 			ss.subs[sub.Filter] = v
 			s.subs.Subscribe(sub.Filter, ss, v)
 		}
+		// Messages in flight come back into memory (to be re-sent); of
+		// the rest, the first QueueMemoryWindow do, and the others stay
+		// in the store as the backlog, counted here.
 		err := s.store.Queue(r.ClientID, 0, func(e store.QueueEntry, m *store.Message) bool {
-			om := &outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs,
-				pid: e.PacketID, state: e.State, persisted: true}
 			ss.seq = max(ss.seq, e.Seq)
 			if e.PacketID != 0 {
-				ss.inflight[e.PacketID] = om
-			} else {
-				ss.pushLocked(om)
+				ss.inflight[e.PacketID] = &outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain,
+					subIDs: e.SubIDs, pid: e.PacketID, state: e.State, persisted: true}
+				return true
 			}
+			if ss.spilling || ss.queueLen() >= s.opts.QueueMemoryWindow {
+				ss.spilling = true
+				ss.backlog++
+				ss.backlogBytes += m.Size()
+				return true
+			}
+			ss.pushLocked(&outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, persisted: true})
+			ss.loadedSeq = e.Seq
 			return true
 		})
 		if err != nil {
 			return err
+		}
+		if ss.queueLen()+ss.backlog+len(ss.inflight) > 0 {
+			s.log.Info("restored queued messages", "client", r.ClientID, "in_memory", ss.queueLen()+len(ss.inflight),
+				"in_store", ss.backlog)
 		}
 		if err := s.store.Inbound(r.ClientID, func(id uint16) { ss.inbound[id] = struct{}{} }); err != nil {
 			return err

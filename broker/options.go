@@ -54,6 +54,10 @@ type Options struct {
 	MaxQueuedMessages int
 	// MaxQueuedBytes bounds the same queue in bytes. Default 16 MiB.
 	MaxQueuedBytes int
+	// QueueMemoryWindow is how many queued messages of a persistent session
+	// are held in memory; the rest stay in the store and are read back as
+	// the queue drains. Default 1000.
+	QueueMemoryWindow int
 	// OutboundBufferBytes bounds the bytes encoded for a connection and not
 	// yet written to the socket. Over it, QoS 0 messages to that client are
 	// dropped (and counted). Default 1 MiB.
@@ -109,6 +113,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if v.MaxQueuedBytes <= 0 {
 		v.MaxQueuedBytes = 16 << 20
+	}
+	if v.QueueMemoryWindow <= 0 {
+		v.QueueMemoryWindow = 1000
 	}
 	if v.OutboundBufferBytes <= 0 {
 		v.OutboundBufferBytes = 1 << 20

@@ -203,6 +203,7 @@ func (c *client) handlePublish(pkt []byte) error {
 	qos := p.QoS
 	s.commit(&b, func(err error) {
 		if err != nil {
+			abandon(ds)
 			if qos == 2 {
 				c.sess.removeInbound(pid)
 			}

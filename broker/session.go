@@ -39,6 +39,17 @@ type session struct {
 	lastSeen    time.Time // when the last connection ended
 	ended       bool      // removed from the server
 	stored      bool      // the store may hold state of this session
+
+	// A persistent session keeps at most Options.QueueMemoryWindow queued
+	// messages in memory; beyond that its deliveries stay in the store
+	// only (the backlog) and are read back in order as the queue drains,
+	// so a long offline queue costs disk, not memory.
+	spilling     bool                // new persisted deliveries go to the backlog
+	backlog      int                 // queue entries in the store and not in memory
+	backlogBytes int                 // their size
+	loadedSeq    uint64              // highest seq in memory or read back; the backlog is above it
+	pending      []uint64            // seqs of persisted deliveries reserved and not yet delivered, ascending
+	pendingDone  map[uint64]struct{} // of those, delivered out of order
 }
 
 // subscription is what the tree stores for a session's filter.
@@ -114,15 +125,19 @@ func (ss *session) reserveLocked(qos byte, size int) (seq uint64, persist, ok bo
 		return 0, false, false
 	}
 	// Messages that go straight out need no queue room; the rest do.
-	if !(online && ss.ready && ss.queueLen() == 0) {
-		if ss.queueLen() >= ss.srv.opts.MaxQueuedMessages || ss.queueBytes+size > ss.srv.opts.MaxQueuedBytes {
+	if !(online && ss.ready && ss.queueLen() == 0 && ss.backlog == 0) {
+		if ss.queueLen()+ss.backlog >= ss.srv.opts.MaxQueuedMessages ||
+			ss.queueBytes+ss.backlogBytes+size > ss.srv.opts.MaxQueuedBytes {
 			ss.srv.stats.drop(dropQueueFull)
 			return 0, false, false
 		}
 	}
 	ss.seq++
 	persist = qos > 0 && ss.persistent()
-	ss.stored = ss.stored || persist
+	if persist {
+		ss.stored = true
+		ss.pending = append(ss.pending, ss.seq)
+	}
 	return ss.seq, persist, true
 }
 
@@ -138,6 +153,9 @@ func (ss *session) deliverLocked(d *delivery, m *store.Message) {
 	if ss.ended {
 		return
 	}
+	if d.persist {
+		ss.settleLocked(d.seq)
+	}
 	if d.qos == 0 {
 		if ss.c != nil && ss.ready {
 			om := outMsg{msg: m, retain: d.retain, subIDs: d.subIDs}
@@ -148,9 +166,100 @@ func (ss *session) deliverLocked(d *delivery, m *store.Message) {
 		ss.pushLocked(&outMsg{seq: d.seq, msg: m, retain: d.retain, subIDs: d.subIDs})
 		return
 	}
+	if d.persist && ss.spilling && d.seq > ss.loadedSeq {
+		ss.backlog++ // it is in the store; refillLocked reads it back
+		ss.backlogBytes += m.Size()
+		ss.pumpLocked()
+		return
+	}
 	ss.pushLocked(&outMsg{seq: d.seq, msg: m, qos: d.qos, retain: d.retain, subIDs: d.subIDs,
 		persisted: d.persist, group: d.group})
+	ss.loadedSeq = max(ss.loadedSeq, d.seq)
+	if d.persist && ss.queueLen() >= ss.srv.opts.QueueMemoryWindow {
+		ss.spilling = true
+	}
 	ss.pumpLocked()
+}
+
+// settleLocked records that the persisted delivery seq has been handed to
+// the session (or abandoned): refills read the backlog only up to the
+// highest seq below which every delivery has settled, so that they never
+// read an entry whose delivery is still on its way.
+func (ss *session) settleLocked(seq uint64) {
+	if len(ss.pending) == 0 || ss.pending[0] != seq {
+		if ss.pendingDone == nil {
+			ss.pendingDone = make(map[uint64]struct{})
+		}
+		ss.pendingDone[seq] = struct{}{}
+		return
+	}
+	ss.pending = ss.pending[1:]
+	for len(ss.pending) > 0 {
+		if _, ok := ss.pendingDone[ss.pending[0]]; !ok {
+			break
+		}
+		delete(ss.pendingDone, ss.pending[0])
+		ss.pending = ss.pending[1:]
+	}
+	if len(ss.pending) == 0 {
+		ss.pending = nil
+	}
+}
+
+// settled is the highest seq at and below which all deliveries settled.
+func (ss *session) settled() uint64 {
+	if len(ss.pending) == 0 {
+		return ss.seq
+	}
+	return ss.pending[0] - 1
+}
+
+// abandon settles deliveries whose store commit failed: they were never
+// delivered and must not hold back the backlog.
+func abandon(ds []delivery) {
+	for i := range ds {
+		if d := &ds[i]; d.s != nil && d.persist {
+			d.s.mu.Lock()
+			d.s.settleLocked(d.seq)
+			d.s.mu.Unlock()
+		}
+	}
+}
+
+// refillLocked reads the backlog from the store into the memory queue, in
+// order, up to the memory window. Entries with a packet id are in flight
+// and so already in memory.
+func (ss *session) refillLocked() int {
+	limit := ss.settled()
+	want := ss.srv.opts.QueueMemoryWindow - ss.queueLen()
+	loaded, bounded := 0, false
+	err := ss.srv.store.Queue(ss.id, ss.loadedSeq, func(e store.QueueEntry, m *store.Message) bool {
+		if e.Seq > limit {
+			bounded = true
+			return false
+		}
+		ss.loadedSeq = e.Seq
+		if e.PacketID != 0 {
+			return true
+		}
+		ss.pushLocked(&outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, persisted: true})
+		ss.backlog--
+		ss.backlogBytes -= m.Size()
+		loaded++
+		return loaded < want
+	})
+	if err != nil {
+		ss.srv.log.Error("reading queued messages from the store", "client", ss.id, "err", err)
+		return loaded
+	}
+	if ss.backlog <= 0 || loaded < want && !bounded && len(ss.pending) == 0 {
+		// Every store-only entry is back in memory (or the store has
+		// nothing above loadedSeq and nothing is on its way): deliveries
+		// can go to memory again.
+		ss.spilling = false
+		ss.backlog, ss.backlogBytes = 0, 0
+	}
+	return loaded
 }
 
 // pumpLocked sends queued messages while the client's window has room.
@@ -164,7 +273,10 @@ func (ss *session) pumpLocked() {
 		ss.resendLocked(c, &b)
 	}
 	now := time.Now()
-	for ss.queueLen() > 0 && len(ss.inflight) < c.outWindow {
+	for len(ss.inflight) < c.outWindow {
+		if ss.queueLen() == 0 && (!ss.spilling || ss.refillLocked() == 0) {
+			break
+		}
 		om := ss.popLocked()
 		if om.msg.Expired(now) {
 			ss.srv.stats.drop(dropExpired)
