@@ -27,9 +27,9 @@ type config struct {
 	Limits              limitsConfig    `yaml:"limits"`
 	ResponseInformation string          `yaml:"response_information"`
 	Log                 logConfig       `yaml:"log"`
-	// Durability is reserved for the durable store; only "none" works.
+	// Durability is none (memory store), process or sync (Badger store).
 	Durability string `yaml:"durability"`
-	// DataDir is reserved: where the durable store will keep its files.
+	// DataDir is where the Badger store keeps its files.
 	DataDir string `yaml:"data_dir"`
 }
 
@@ -50,6 +50,7 @@ type limitsConfig struct {
 	MaxInflight         int64    `yaml:"max_inflight"`
 	MaxQueuedMessages   int64    `yaml:"max_queued_messages"`
 	MaxQueuedBytes      size     `yaml:"max_queued_bytes"`
+	QueueMemoryWindow   int64    `yaml:"queue_memory_window"`
 	OutboundBufferBytes size     `yaml:"outbound_buffer_bytes"`
 	SlowConsumerTimeout duration `yaml:"slow_consumer_timeout"`
 	TopicAliasMaximum   int64    `yaml:"topic_alias_maximum"`
@@ -76,13 +77,14 @@ func defaultConfig() config {
 			MaxInflight:         32,
 			MaxQueuedMessages:   1000,
 			MaxQueuedBytes:      16 << 20,
+			QueueMemoryWindow:   1000,
 			OutboundBufferBytes: 1 << 20,
 			SlowConsumerTimeout: duration(30 * time.Second),
 			TopicAliasMaximum:   64,
 			MaxSessionExpiry:    0,
 		},
 		Log:        logConfig{Level: "info", Format: "text"},
-		Durability: "none",
+		Durability: "process",
 		DataDir:    "./weir-data",
 	}
 }
@@ -114,6 +116,7 @@ func (c *config) options(logger *slog.Logger) broker.Options {
 		MaxInflight:         int(l.MaxInflight),
 		MaxQueuedMessages:   int(l.MaxQueuedMessages),
 		MaxQueuedBytes:      int(l.MaxQueuedBytes),
+		QueueMemoryWindow:   int(l.QueueMemoryWindow),
 		OutboundBufferBytes: int(l.OutboundBufferBytes),
 		SlowConsumerTimeout: time.Duration(l.SlowConsumerTimeout),
 		TopicAliasMaximum:   aliases,
@@ -229,6 +232,7 @@ func (c *config) validate(idx *keyIndex) []error {
 	v.intRange("limits.max_inflight", l.MaxInflight, 1, math.MaxUint16)
 	v.intRange("limits.max_queued_messages", l.MaxQueuedMessages, 1, math.MaxInt)
 	v.intRange("limits.max_queued_bytes", int64(l.MaxQueuedBytes), 1, math.MaxInt)
+	v.intRange("limits.queue_memory_window", l.QueueMemoryWindow, 1, math.MaxInt)
 	v.intRange("limits.outbound_buffer_bytes", int64(l.OutboundBufferBytes), 1, math.MaxInt)
 	v.positive("limits.slow_consumer_timeout", l.SlowConsumerTimeout)
 	v.intRange("limits.topic_alias_maximum", l.TopicAliasMaximum, 0, math.MaxUint16)
@@ -246,7 +250,9 @@ func (c *config) validate(idx *keyIndex) []error {
 	switch c.Durability {
 	case "none":
 	case "process", "sync":
-		v.errorf("durability", "durability '%s' is not implemented yet; use 'none'", c.Durability)
+		if c.DataDir == "" {
+			v.errorf("data_dir", "must be set for durability %q", c.Durability)
+		}
 	default:
 		v.errorf("durability", "%q is not one of none, process, sync", c.Durability)
 	}

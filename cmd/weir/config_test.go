@@ -126,6 +126,7 @@ limits:
   max_inflight: 65535
   max_queued_messages: 50
   max_queued_bytes: 2MB
+  queue_memory_window: 20
   outbound_buffer_bytes: 65536
   slow_consumer_timeout: 500ms
   topic_alias_maximum: 0
@@ -152,6 +153,7 @@ data_dir: /var/lib/weir
 			MaxInflight:         65535,
 			MaxQueuedMessages:   50,
 			MaxQueuedBytes:      2000000,
+			QueueMemoryWindow:   20,
 			OutboundBufferBytes: 65536,
 			SlowConsumerTimeout: duration(500 * time.Millisecond),
 			TopicAliasMaximum:   0,
@@ -170,7 +172,7 @@ data_dir: /var/lib/weir
 		Addr: "127.0.0.1:1884", WSAddr: "-", WSPath: "/ws", Logger: discard,
 		MaxConnections: -1, MaxPacketSize: 512 << 10, ConnectTimeout: 90 * time.Second,
 		MaxKeepAlive: 600, ReceiveMaximum: 100, MaxInflight: 65535,
-		MaxQueuedMessages: 50, MaxQueuedBytes: 2000000, OutboundBufferBytes: 65536,
+		MaxQueuedMessages: 50, MaxQueuedBytes: 2000000, QueueMemoryWindow: 20, OutboundBufferBytes: 65536,
 		SlowConsumerTimeout: 500 * time.Millisecond, TopicAliasMaximum: -1,
 		MaxSessionExpiry: 4294967295, ResponseInformation: "resp/",
 	}
@@ -238,8 +240,8 @@ func TestInvalid(t *testing.T) {
 		{"response_information NUL", "response_information: \"a\\0b\"\n", `line 1: response_information: must be valid UTF-8 without U+0000`},
 		{"log level", "log:\n  level: verbose\n", `line 2: log.level: "verbose" is not one of debug, info, warn, error`},
 		{"log format", "log:\n  format: xml\n", `line 2: log.format: "xml" is not one of text, json`},
-		{"durability process", "durability: process\n", `line 1: durability: durability 'process' is not implemented yet; use 'none'`},
-		{"durability sync", "durability: sync\n", `durability 'sync' is not implemented yet; use 'none'`},
+		{"durability without data_dir", "durability: sync\ndata_dir: \"\"\n", `line 2: data_dir: must be set for durability "sync"`},
+		{"queue_memory_window 0", "limits:\n  queue_memory_window: 0\n", `line 2: limits.queue_memory_window: 0 is out of range: must be at least 1`},
 		{"durability other", "durability: maybe\n", `line 1: durability: "maybe" is not one of none, process, sync`},
 		{"limits not a mapping", "limits: 5\n", `line 1: limits: want a mapping, got "5"`},
 		{"listeners a list", "listeners:\n  - tcp\n", `line 2: listeners: want a mapping, got a list`},
@@ -288,7 +290,7 @@ limits:
   connect_timeout: 5
 log:
   level: loud
-durability: sync
+durability: maybe
 `
 	_, err := parseConfig([]byte(in))
 	want := []string{
@@ -300,7 +302,7 @@ durability: sync
 		`line 8: limits.max_packet_size: invalid size "2TB": unknown unit "TB"`,
 		`line 9: limits.connect_timeout: invalid duration "5": missing unit`,
 		`line 11: log.level: "loud" is not one of debug, info, warn, error`,
-		`line 12: durability: durability 'sync' is not implemented yet; use 'none'`,
+		`line 12: durability: "maybe" is not one of none, process, sync`,
 	}
 	errs := problems(err)
 	if len(errs) != len(want) {

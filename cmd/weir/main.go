@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/weirmq/weir/broker"
+	badgerstore "github.com/weirmq/weir/store/badger"
 )
 
 // shutdownTimeout bounds the graceful shutdown; after it the remaining
@@ -137,10 +138,20 @@ func serve(cfg *config, source string, log *slog.Logger) int {
 	if source == "built-in defaults" {
 		log.Info("no -config file given: running with the built-in defaults")
 	}
-	log.Info("storage is in memory (durability none): sessions, queued and retained messages are lost on restart",
-		"durability", cfg.Durability)
-
 	opts := cfg.options(log)
+	st, err := openStore(cfg, log)
+	if err != nil {
+		log.Error("cannot open the store", "data_dir", cfg.DataDir, "err", err)
+		return 1
+	}
+	if st != nil {
+		opts.Store = st
+		defer func() {
+			if err := st.Close(); err != nil {
+				log.Error("closing the store", "err", err)
+			}
+		}()
+	}
 	if opts.WSAddr == "-" {
 		log.Info("websocket listener disabled")
 	}
@@ -166,6 +177,22 @@ func serve(cfg *config, source string, log *slog.Logger) int {
 			return shutdown(srv, sig, sigc, log)
 		}
 	}
+}
+
+// openStore opens the store the durability setting asks for: nil for
+// "none" (the broker then keeps everything in memory).
+func openStore(cfg *config, log *slog.Logger) (*badgerstore.Store, error) {
+	if cfg.Durability == "none" {
+		log.Info("storage is in memory (durability none): sessions, queued and retained messages are lost on restart")
+		return nil, nil
+	}
+	d := badgerstore.Process
+	if cfg.Durability == "sync" {
+		d = badgerstore.Sync
+	}
+	// Open logs where the store is, how long opening took and what it
+	// found.
+	return badgerstore.Open(badgerstore.Options{Dir: cfg.DataDir, Durability: d, Logger: log})
 }
 
 // shutdown stops srv gracefully within shutdownTimeout; another SIGINT or

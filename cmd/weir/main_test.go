@@ -47,7 +47,7 @@ func TestBinary(t *testing.T) {
 	})
 
 	t.Run("check-config bad", func(t *testing.T) {
-		bad := writeFile(t, dir, "bad.yaml", "limits:\n  receive_maximum: 0\n  max_packet_size: 1XB\n  bogus: 1\ndurability: process\n")
+		bad := writeFile(t, dir, "bad.yaml", "limits:\n  receive_maximum: 0\n  max_packet_size: 1XB\n  bogus: 1\ndurability: fast\n")
 		out, code := runWeir(t, bin, "-check-config", bad)
 		if code != 1 {
 			t.Errorf("exit %d, want 1", code)
@@ -56,7 +56,7 @@ func TestBinary(t *testing.T) {
 			bad + `: line 2: limits.receive_maximum: 0 is out of range 1..65535`,
 			bad + `: line 3: limits.max_packet_size: invalid size "1XB"`,
 			bad + `: line 4: limits.bogus: unknown key`,
-			bad + `: line 5: durability: durability 'process' is not implemented yet; use 'none'`,
+			bad + `: line 5: durability: "fast" is not one of none, process, sync`,
 			bad + `: 4 problems`,
 		} {
 			if !strings.Contains(out, want) {
@@ -100,7 +100,8 @@ func TestBinary(t *testing.T) {
 	t.Run("serve", func(t *testing.T) {
 		tcpAddr, wsAddr := freeAddr(t), freeAddr(t)
 		cfg := writeFile(t, dir, "serve.yaml", fmt.Sprintf(
-			"listeners:\n  tcp: %q\n  websocket: %q\n  websocket_path: /ws\nlog:\n  format: json\n", tcpAddr, wsAddr))
+			"listeners:\n  tcp: %q\n  websocket: %q\n  websocket_path: /ws\nlog:\n  format: json\ndata_dir: %q\n",
+			tcpAddr, wsAddr, filepath.Join(dir, "data")))
 		p := startWeir(t, bin, "-config", cfg, "-log-level", "debug")
 
 		checkFor(t, 10*time.Second, func() error {
@@ -167,7 +168,7 @@ func TestBinary(t *testing.T) {
 		all := strings.Join(msgs, "\n")
 		for _, want := range []string{
 			"weir starting",
-			"storage is in memory (durability none)",
+			"store opened",
 			"listening tcp " + tcpAddr,
 			"listening websocket " + wsAddr,
 			"SIGHUP: nothing to reload yet",

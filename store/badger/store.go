@@ -1,0 +1,464 @@
+package badgerstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/weirmq/weir/store"
+)
+
+// Store is the Badger-backed store.Store. Create it with Open; it is safe
+// for concurrent use. Done callbacks run on the store's writer goroutine:
+// they may call Commit and the read methods, but must not block for long
+// (the next group commit waits for them) and must not call Close.
+type Store struct {
+	db  *badger.DB
+	opt Options
+	log *slog.Logger
+
+	mu      sync.Mutex
+	pending []request // queued by Commit, taken by the writer
+	closed  bool      // Commit reports ErrClosed
+	wake    chan struct{}
+	closing chan struct{} // closed by Close: the writer drains and stops
+
+	writerDone chan struct{}
+	bgStop     chan struct{}
+	bgWG       sync.WaitGroup
+
+	// readMu is held shared by every read around its use of db, and
+	// exclusively by Close to close db, so a read never touches a closed
+	// Badger (which panics).
+	readMu   sync.RWMutex
+	dbClosed bool
+
+	maxID atomic.Uint64 // highest message id committed
+	dirty atomic.Bool   // written since the last background sync
+
+	// Owned by the writer goroutine (and by Open before it starts).
+	refs   map[uint64]int // queue references of messages referenced more than once
+	broken error          // set when in-memory state may no longer match the disk
+
+	stats     counters
+	hooks     *testHooks
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+type request struct {
+	b    *store.Batch
+	done func(error)
+}
+
+// testHooks let tests in this package watch and pause the writer.
+type testHooks struct {
+	beforeGroup func()           // before the writer applies a group
+	afterCommit func(split bool) // after each Badger transaction commit
+}
+
+// Open opens (or creates) the store in o.Dir. It rebuilds the reference
+// counts of queued messages from the queue entries and deletes messages
+// that no entry refers to (there are some only after a crash in the middle
+// of an oversized batch; how many is logged), so it reads every queue
+// entry: Open takes time proportional to the number of queued messages.
+func Open(o Options) (*Store, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
+	start := time.Now()
+	db, err := badger.Open(o.badgerOptions())
+	if err != nil {
+		return nil, fmt.Errorf("badgerstore: open %s: %w", o.Dir, err)
+	}
+	s := &Store{
+		db:         db,
+		opt:        o,
+		log:        o.Logger.With("store", "badger", "dir", o.Dir),
+		wake:       make(chan struct{}, 1),
+		closing:    make(chan struct{}),
+		writerDone: make(chan struct{}),
+		bgStop:     make(chan struct{}),
+		hooks:      o.hooks,
+	}
+	if s.hooks == nil {
+		s.hooks = &testHooks{}
+	}
+	if err := s.checkSchema(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("badgerstore: open %s: %w", o.Dir, err)
+	}
+	rs, err := s.rebuildRefs()
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("badgerstore: open %s: %w", o.Dir, err)
+	}
+	s.stats.orphans.Store(uint64(rs.orphans))
+	lsm, vlog := db.Size()
+	s.log.Info("store opened",
+		"durability", o.Durability.String(),
+		"messages", rs.messages, "queue_entries", rs.entries,
+		"orphaned_messages_removed", rs.orphans,
+		"max_message_id", s.maxID.Load(),
+		"lsm_bytes", lsm, "vlog_bytes", vlog,
+		"took", time.Since(start).Round(time.Millisecond))
+	if rs.dangling > 0 {
+		s.log.Warn("queue entries refer to messages that are not stored; Queue skips them",
+			"entries", rs.dangling)
+	}
+
+	go s.writeLoop()
+	s.startBackground()
+	return s, nil
+}
+
+// checkSchema stores the schema version in a new store and refuses a
+// store written with another one.
+func (s *Store) checkSchema() error {
+	return s.db.Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(keySchema)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return txn.Set(keySchema, []byte{schemaVersion})
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			if len(v) != 1 || v[0] != schemaVersion {
+				return fmt.Errorf("badgerstore: %w: store has key schema %x, this version of Weir reads %d",
+					ErrCorrupt, v, schemaVersion)
+			}
+			return nil
+		})
+	})
+}
+
+// Commit implements store.Store: it queues b for the writer and returns.
+// done is called once b is durable at the store's Durability, or with the
+// error that kept it from being written. Batches are applied, and their
+// done called, in the order of their Commit calls.
+func (s *Store) Commit(b *store.Batch, done func(error)) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		if done != nil {
+			done(store.ErrClosed)
+		}
+		return
+	}
+	s.pending = append(s.pending, request{b, done})
+	s.mu.Unlock()
+	s.stats.batches.Add(1)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close implements store.Store. It stops taking commits, waits until the
+// writer has written every batch queued before (and called its done), runs
+// value-log GC once, and closes Badger. Later calls return the first
+// call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.closing)
+		<-s.writerDone
+		close(s.bgStop)
+		s.bgWG.Wait()
+		s.runValueLogGC("close")
+		var errs []error
+		if s.opt.Durability == Process {
+			if err := s.db.Sync(); err != nil {
+				errs = append(errs, fmt.Errorf("badgerstore: sync on close: %w", err))
+			}
+		}
+		s.readMu.Lock()
+		s.dbClosed = true
+		if err := s.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("badgerstore: close: %w", err))
+		}
+		s.readMu.Unlock()
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// Size reports the bytes Badger's LSM tree and value log take on disk (as
+// Badger last measured them; it refreshes this about once a minute).
+func (s *Store) Size() (lsm, vlog int64) {
+	return s.db.Size()
+}
+
+// Stats are counters of the store's work since Open.
+type Stats struct {
+	Batches        uint64 // Commit calls
+	Groups         uint64 // group commits that wrote something
+	Txns           uint64 // Badger transactions committed
+	Syncs          uint64 // group commits synced to the device (Sync mode)
+	BackgroundSync uint64 // background syncs (Process mode)
+	Oversized      uint64 // batches spread over several transactions
+	OrphansRemoved uint64 // messages without references deleted by Open
+}
+
+type counters struct {
+	batches, groups, txns, syncs, bgSyncs, oversized, orphans atomic.Uint64
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	c := &s.stats
+	return Stats{
+		Batches:        c.batches.Load(),
+		Groups:         c.groups.Load(),
+		Txns:           c.txns.Load(),
+		Syncs:          c.syncs.Load(),
+		BackgroundSync: c.bgSyncs.Load(),
+		Oversized:      c.oversized.Load(),
+		OrphansRemoved: c.orphans.Load(),
+	}
+}
+
+// view runs fn in a read-only Badger transaction unless the store is
+// closed.
+func (s *Store) view(fn func(txn *badger.Txn) error) error {
+	s.readMu.RLock()
+	defer s.readMu.RUnlock()
+	if s.dbClosed {
+		return store.ErrClosed
+	}
+	return s.db.View(fn)
+}
+
+// Reads go page by page: each page is read in a short read-only
+// transaction whose iterator is closed before fn sees the page, so a slow
+// fn holds neither a Badger iterator (which would pin memtables and tables
+// on disk) nor more than a page in memory. The price is that a read
+// running during commits sees each page as of its own moment, not the
+// whole listing as of one instant.
+const (
+	pageEntries = 256
+	pageBytes   = 1 << 20
+)
+
+type queued struct {
+	e store.QueueEntry
+	m *store.Message
+}
+
+// Queue implements store.Store. It streams: memory use is bounded by one
+// page (256 entries or 1 MiB of messages), whatever the queue's length.
+// An entry whose message is not stored is skipped.
+func (s *Store) Queue(clientID string, after uint64, fn func(store.QueueEntry, *store.Message) bool) error {
+	if after == math.MaxUint64 {
+		return nil
+	}
+	prefix, err := clientPrefix(prefixQueue, clientID, 8)
+	if err != nil {
+		return err
+	}
+	seek := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), after+1)
+	page := make([]queued, 0, 16)
+	for {
+		clear(page)
+		page = page[:0]
+		var next []byte
+		err := s.view(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+			defer it.Close()
+			size := 0
+			for it.Seek(seek); it.Valid(); it.Next() {
+				item := it.Item()
+				if len(page) == pageEntries || size >= pageBytes {
+					next = item.KeyCopy(nil)
+					return nil
+				}
+				key := item.Key()
+				if len(key) != len(prefix)+8 {
+					return corrupt(key, errors.New("queue key of the wrong length"))
+				}
+				var e store.QueueEntry
+				err := item.Value(func(v []byte) (err error) {
+					e, err = decodeEntry(v)
+					return err
+				})
+				if err != nil {
+					return corrupt(key, err)
+				}
+				e.Seq = binary.BigEndian.Uint64(key[len(prefix):])
+				m, err := getMessage(txn, e.MsgID)
+				if err != nil {
+					return err
+				}
+				if m == nil {
+					continue
+				}
+				page = append(page, queued{e, m})
+				size += m.Size()
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("badgerstore: queue of %q: %w", clientID, err)
+		}
+		for _, q := range page {
+			if !fn(q.e, q.m) {
+				return nil
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		seek = next
+	}
+}
+
+// getMessage reads message id; nil if it is not stored.
+func getMessage(txn *badger.Txn, id uint64) (*store.Message, error) {
+	key := messageKey(id)
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m *store.Message
+	err = item.Value(func(v []byte) (err error) {
+		m, err = decodeMessage(v)
+		if err == nil && m.ID != id {
+			err = fmt.Errorf("value holds message id %d", m.ID)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, corrupt(key, err)
+	}
+	return m, nil
+}
+
+// scanPages calls decode for each key with prefix, page by page (see
+// pageEntries), and then fn for the page's values.
+func scanPages[T any](s *Store, prefix []byte, decode func(key, val []byte) (T, int, error), fn func(T) error) error {
+	seek := prefix
+	var page []T
+	for {
+		clear(page)
+		page = page[:0]
+		var next []byte
+		err := s.view(func(txn *badger.Txn) error {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+			defer it.Close()
+			size := 0
+			for it.Seek(seek); it.Valid(); it.Next() {
+				item := it.Item()
+				if len(page) == pageEntries || size >= pageBytes {
+					next = item.KeyCopy(nil)
+					return nil
+				}
+				var v T
+				var n int
+				err := item.Value(func(val []byte) (err error) {
+					v, n, err = decode(item.Key(), val)
+					return err
+				})
+				if err != nil {
+					return corrupt(item.Key(), err)
+				}
+				page = append(page, v)
+				size += n
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, v := range page {
+			if err := fn(v); err != nil {
+				return err
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		seek = next
+	}
+}
+
+// Sessions implements store.Store.
+func (s *Store) Sessions(fn func(*store.SessionRecord) error) error {
+	return scanPages(s, []byte{prefixSession}, func(key, val []byte) (*store.SessionRecord, int, error) {
+		r, err := decodeSession(string(key[1:]), val)
+		return r, len(val), err
+	}, fn)
+}
+
+// Retained implements store.Store.
+func (s *Store) Retained(fn func(*store.Message) error) error {
+	return scanPages(s, []byte{prefixRetained}, func(key, val []byte) (*store.Message, int, error) {
+		m, err := decodeMessage(val)
+		if err == nil && m.Topic != string(key[1:]) {
+			err = fmt.Errorf("value holds topic %q", m.Topic)
+		}
+		return m, len(val), err
+	}, fn)
+}
+
+// Inbound implements store.Store.
+func (s *Store) Inbound(clientID string, fn func(packetID uint16)) error {
+	prefix, err := clientPrefix(prefixInbound, clientID, 2)
+	if err != nil {
+		return err
+	}
+	var ids []uint16 // at most 65535
+	err = s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			key := it.Item().Key()
+			if len(key) != len(prefix)+2 {
+				return corrupt(key, errors.New("inbound key of the wrong length"))
+			}
+			ids = append(ids, binary.BigEndian.Uint16(key[len(prefix):]))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("badgerstore: inbound of %q: %w", clientID, err)
+	}
+	for _, id := range ids {
+		fn(id)
+	}
+	return nil
+}
+
+// MaxMessageID implements store.Store.
+func (s *Store) MaxMessageID() uint64 { return s.maxID.Load() }
+
+// MessageCount returns how many messages are stored for queues (not
+// counting retained messages); see storetest.MessageCounter. It scans the
+// keys of all messages: meant for tests and diagnostics.
+func (s *Store) MessageCount() int {
+	n := 0
+	_ = s.view(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixMessage}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
