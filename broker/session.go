@@ -273,6 +273,7 @@ func (ss *session) pumpLocked() {
 		ss.resendLocked(c, &b)
 	}
 	now := time.Now()
+	var afterCommit []*outMsg
 	for len(ss.inflight) < c.outWindow {
 		if ss.queueLen() == 0 && (!ss.spilling || ss.refillLocked() == 0) {
 			break
@@ -291,16 +292,46 @@ func (ss *session) pumpLocked() {
 		om.state = store.EntrySent
 		ss.inflight[om.pid] = om
 		if om.qos == 2 && om.persisted {
-			// The packet id of a QoS 2 delivery is stored so that a
-			// restart re-sends it with the same id, never as new.
+			// The packet id of a QoS 2 delivery is stored before the
+			// PUBLISH goes out, so that a restart re-sends it with the
+			// same id (a duplicate the client recognises), never as new.
 			b.Enqueue(ss.id, ss.entry(om))
+			afterCommit = append(afterCommit, om)
+			continue
 		}
 		if !c.writePublish(om, false) {
 			delete(ss.inflight, om.pid)
 			ss.dequeueOp(&b, om)
 		}
 	}
+	if len(afterCommit) == 0 {
+		ss.srv.commit(&b, nil)
+		return
+	}
+	// The callback may run at once, under ss.mu (memory store), or later
+	// on the store's goroutine: it must not take ss.mu itself.
+	ss.srv.commit(&b, func(error) {
+		for _, om := range afterCommit {
+			if !c.writePublish(om, false) {
+				go ss.abortInflight(om)
+			}
+		}
+	})
+}
+
+// abortInflight ends a delivery that can never be sent (expired, or too
+// large for the client) after it was put in flight.
+func (ss *session) abortInflight(om *outMsg) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.inflight[om.pid] != om {
+		return
+	}
+	delete(ss.inflight, om.pid)
+	var b store.Batch
+	ss.dequeueOp(&b, om)
 	ss.srv.commit(&b, nil)
+	ss.pumpLocked()
 }
 
 // resendLocked re-sends (with DUP) the messages left in flight by an
