@@ -271,6 +271,7 @@ func (s *Server) endSessionLocked(ss *session) *store.Will {
 	ss.subs = make(map[string]subscription)
 	will := ss.pendingWill()
 	stored := ss.stored
+	ss.releaseStoredLocked(int(ss.storedBytes))
 	ss.mu.Unlock()
 	for f := range subs {
 		s.subs.Unsubscribe(f, ss)
@@ -463,6 +464,9 @@ func (s *Server) redeliverShared(from *session, om *outMsg) {
 	var b store.Batch
 	if om.persisted {
 		b.Dequeue(from.id, om.seq)
+		from.mu.Lock()
+		from.releaseStoredLocked(om.msg.Size())
+		from.mu.Unlock()
 	}
 	g := om.group
 	ss, sub, ok := g.Next(func(k *session, _ subscription) bool { return k != from && k.connected.Load() })
@@ -478,6 +482,6 @@ func (s *Server) redeliverShared(from *session, om *outMsg) {
 			return
 		}
 	}
-	s.stats.drop(dropNoSharedMember)
+	s.drop(dropNoSharedMember, "")
 	s.commit(&b, nil)
 }

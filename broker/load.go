@@ -31,6 +31,8 @@ func (s *Server) loadSessions() error {
 		// in the store as the backlog, counted here.
 		err := s.store.Queue(r.ClientID, 0, func(e store.QueueEntry, m *store.Message) bool {
 			ss.seq = max(ss.seq, e.Seq)
+			ss.storedBytes += int64(m.Size())
+			s.storedBytes.Add(int64(m.Size()))
 			if e.PacketID != 0 {
 				ss.inflight[e.PacketID] = &outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain,
 					subIDs: e.SubIDs, pid: e.PacketID, state: e.State, persisted: true}

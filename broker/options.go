@@ -54,6 +54,14 @@ type Options struct {
 	MaxQueuedMessages int
 	// MaxQueuedBytes bounds the same queue in bytes. Default 16 MiB.
 	MaxQueuedBytes int
+	// MaxStoreBytes bounds what persistent sessions' queues and retained
+	// messages hold in the store, in bytes (message sizes, not disk
+	// usage). A QoS 1/2 PUBLISH that does not fit is refused: MQTT 5.0
+	// publishers get PUBACK/PUBREC 0x97 Quota exceeded; 3.1/3.1.1
+	// publishers, which cannot be told, are disconnected without an
+	// acknowledgement so that they keep the message and retry. Default 0:
+	// no limit.
+	MaxStoreBytes int64
 	// QueueMemoryWindow is how many queued messages of a persistent session
 	// are held in memory; the rest stay in the store and are read back as
 	// the queue drains. Default 1000.

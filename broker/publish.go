@@ -19,6 +19,7 @@ type delivery struct {
 	subIDs  []int
 	seq     uint64
 	persist bool
+	msgSize int // counted in the store budget when persist
 	group   *subtree.Group[*session, subscription]
 }
 
@@ -36,6 +37,7 @@ type router struct {
 	visitShared func(*subtree.Group[*session, subscription])
 	isOnline    func(*session, subscription) bool
 	anyone      func(*session, subscription) bool
+	refused     bool // the last route hit a queue or store budget
 }
 
 func (r *router) init(s *Server) {
@@ -99,14 +101,24 @@ func (r *router) route(m *store.Message, b *store.Batch) []delivery {
 	r.msg = nil
 	stored := false
 	size := m.Size()
+	r.refused = false
 	for i := range r.list {
 		d := &r.list[i]
-		seq, persist, ok := d.s.reserve(d.qos, size)
-		if !ok {
+		d.s.mu.Lock()
+		seq, persist, res := d.s.reserveLocked(d.qos, size)
+		persistent := d.s.persistent()
+		d.s.mu.Unlock()
+		if res != reserved {
+			// A QoS 1/2 message a persistent session has no room for is
+			// refused as a whole, so that the publisher knows and nobody
+			// gets it twice when it is sent again.
+			if d.qos > 0 && persistent && (res == queueFull || res == storeFull) {
+				r.refused = true
+			}
 			d.s = nil
 			continue
 		}
-		d.seq, d.persist = seq, persist
+		d.seq, d.persist, d.msgSize = seq, persist, size
 		if persist {
 			if !stored {
 				b.PutMessage(m)
@@ -178,10 +190,13 @@ func (c *client) handlePublish(pkt []byte) error {
 	m := c.newMessage(p, aliased)
 
 	var b store.Batch
+	ds := c.router.route(m, &b)
+	if p.QoS > 0 && (c.router.refused || m.Retain && len(m.Payload) > 0 && !s.storeRoom(m.Size())) {
+		return c.refuse(ds, p.QoS, pid)
+	}
 	if m.Retain {
 		c.setRetained(m, &b)
 	}
-	ds := c.router.route(m, &b)
 	matched := mqtt.Success
 	if len(ds) == 0 {
 		matched = mqtt.NoMatchingSubscribers
@@ -213,6 +228,31 @@ func (c *client) handlePublish(pkt []byte) error {
 		deliverAll(ds, m)
 		c.ackPublish(qos, pid, matched, false)
 	})
+	return nil
+}
+
+// refuse answers a QoS 1/2 PUBLISH that a budget has no room for: the
+// reservations made for it are undone, an MQTT 5.0 client gets 0x97
+// Quota exceeded, a 3.1/3.1.1 client is disconnected without an
+// acknowledgement (it keeps the message and sends it again later).
+func (c *client) refuse(ds []delivery, qos byte, pid uint16) error {
+	for i := range ds {
+		if d := &ds[i]; d.s != nil && d.persist {
+			d.s.mu.Lock()
+			d.s.settleLocked(d.seq)
+			d.s.releaseStoredLocked(d.msgSize)
+			d.s.mu.Unlock()
+		}
+	}
+	c.srv.drop(dropQuota, c.id)
+	if c.version != mqtt.V5 {
+		c.inflightIn.Add(-1)
+		if qos == 2 {
+			c.sess.removeInbound(pid)
+		}
+		return closeWith(mqtt.QuotaExceeded, "queue or store budget spent")
+	}
+	c.ackPublish(qos, pid, mqtt.QuotaExceeded, true)
 	return nil
 }
 
@@ -341,7 +381,7 @@ func (c *client) writePublish(om *outMsg, dup bool) bool {
 		if !m.Expiry.IsZero() {
 			left := time.Until(m.Expiry)
 			if left <= 0 {
-				c.srv.stats.drop(dropExpired)
+				c.srv.drop(dropExpired, c.id)
 				return false
 			}
 			// [MQTT-3.3.2-6]: forward the remaining lifetime.
@@ -354,7 +394,7 @@ func (c *client) writePublish(om *outMsg, dup bool) bool {
 		return true // kept in flight; re-sent when the session resumes
 	}
 	if c.overLimitLocked() && om.qos == 0 {
-		c.srv.stats.drop(dropSlowClient)
+		c.srv.drop(dropSlowClient, c.id)
 		return true
 	}
 	newAlias := false
@@ -383,7 +423,7 @@ func (c *client) writePublish(om *outMsg, dup bool) bool {
 		if newAlias {
 			delete(c.outAliases, m.Topic)
 		}
-		c.srv.stats.drop(dropTooLarge)
+		c.srv.drop(dropTooLarge, c.id)
 		return false
 	}
 	c.srv.stats.messagesOut.Add(1)

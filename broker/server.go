@@ -33,6 +33,10 @@ type Server struct {
 	stats     Stats
 
 	msgID atomic.Uint64 // last message id handed out
+	// storedBytes is the size of the queue entries of persistent sessions
+	// in the store; with the retained messages it is what MaxStoreBytes
+	// bounds.
+	storedBytes atomic.Int64
 
 	connectMu sync.Mutex // serialises session attach and takeover
 	mu        sync.Mutex
@@ -296,6 +300,15 @@ func (s *Server) commit(b *store.Batch, done func(error)) {
 			done(err)
 		}
 	})
+}
+
+// storeRoom reports whether n more bytes fit the store budget.
+func (s *Server) storeRoom(n int) bool {
+	max := s.opts.MaxStoreBytes
+	if max <= 0 {
+		return true
+	}
+	return s.storedBytes.Load()+int64(s.retained.Bytes())+int64(n) <= max
 }
 
 // nextMessageID returns a new message id.

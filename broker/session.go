@@ -48,6 +48,7 @@ type session struct {
 	backlog      int                 // queue entries in the store and not in memory
 	backlogBytes int                 // their size
 	loadedSeq    uint64              // highest seq in memory or read back; the backlog is above it
+	storedBytes int64 // size of this session\'s queue entries in the store
 	pending      []uint64            // seqs of persisted deliveries reserved and not yet delivered, ascending
 	pendingDone  map[uint64]struct{} // of those, delivered out of order
 }
@@ -113,32 +114,71 @@ func (ss *session) popLocked() *outMsg {
 func (ss *session) reserve(qos byte, size int) (seq uint64, persist, ok bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	return ss.reserveLocked(qos, size)
+	seq, persist, res := ss.reserveLocked(qos, size)
+	return seq, persist, res == reserved
 }
 
-func (ss *session) reserveLocked(qos byte, size int) (seq uint64, persist, ok bool) {
+// reservation is the outcome of reserveLocked.
+type reservation int
+
+const (
+	reserved  reservation = iota
+	skipped               // nothing to do: session ended, or QoS 0 for nobody
+	queueFull             // the session's queue is at its limit
+	storeFull             // the store budget (Options.MaxStoreBytes) is spent
+)
+
+func (ss *session) reserveLocked(qos byte, size int) (seq uint64, persist bool, res reservation) {
 	if ss.ended {
-		return 0, false, false
+		return 0, false, skipped
 	}
 	online := ss.c != nil
 	if qos == 0 && !online && !ss.persistent() {
-		return 0, false, false
+		return 0, false, skipped
 	}
+	persist = qos > 0 && ss.persistent()
 	// Messages that go straight out need no queue room; the rest do.
 	if !(online && ss.ready && ss.queueLen() == 0 && ss.backlog == 0) {
-		if ss.queueLen()+ss.backlog >= ss.srv.opts.MaxQueuedMessages ||
+		for ss.queueLen()+ss.backlog >= ss.srv.opts.MaxQueuedMessages ||
 			ss.queueBytes+ss.backlogBytes+size > ss.srv.opts.MaxQueuedBytes {
-			ss.srv.stats.drop(dropQueueFull)
-			return 0, false, false
+			// QoS 0 messages waiting for an offline client go first.
+			if qos == 0 || !ss.dropQueuedQoS0Locked() {
+				if !persist {
+					// A persistent session's refusal is counted as a
+					// refused PUBLISH instead.
+					ss.srv.drop(dropQueueFull, ss.id)
+				}
+				return 0, false, queueFull
+			}
 		}
 	}
+	if persist && !ss.srv.storeRoom(size) {
+		return 0, false, storeFull
+	}
 	ss.seq++
-	persist = qos > 0 && ss.persistent()
 	if persist {
 		ss.stored = true
 		ss.pending = append(ss.pending, ss.seq)
+		ss.storedBytes += int64(size)
+		ss.srv.storedBytes.Add(int64(size))
 	}
-	return ss.seq, persist, true
+	return ss.seq, persist, reserved
+}
+
+// dropQueuedQoS0Locked drops the oldest QoS 0 message waiting in the
+// memory queue, to make room for a QoS 1/2 one.
+func (ss *session) dropQueuedQoS0Locked() bool {
+	for i := ss.queueHead; i < len(ss.queue); i++ {
+		if om := ss.queue[i]; om.qos == 0 {
+			copy(ss.queue[i:], ss.queue[i+1:])
+			ss.queue[len(ss.queue)-1] = nil
+			ss.queue = ss.queue[:len(ss.queue)-1]
+			ss.queueBytes -= om.msg.Size()
+			ss.srv.drop(dropQoS0ForRoom, ss.id)
+			return true
+		}
+	}
+	return false
 }
 
 // deliver hands a routed message to the session: straight to the client
@@ -221,6 +261,7 @@ func abandon(ds []delivery) {
 		if d := &ds[i]; d.s != nil && d.persist {
 			d.s.mu.Lock()
 			d.s.settleLocked(d.seq)
+			d.s.releaseStoredLocked(d.msgSize)
 			d.s.mu.Unlock()
 		}
 	}
@@ -280,7 +321,7 @@ func (ss *session) pumpLocked() {
 		}
 		om := ss.popLocked()
 		if om.msg.Expired(now) {
-			ss.srv.stats.drop(dropExpired)
+			ss.srv.drop(dropExpired, ss.id)
 			ss.dequeueOp(&b, om)
 			continue
 		}
@@ -362,6 +403,12 @@ func (ss *session) resendLocked(c *client, b *store.Batch) {
 	}
 }
 
+// releaseStoredLocked takes n bytes of queue entries off the budgets.
+func (ss *session) releaseStoredLocked(n int) {
+	ss.storedBytes -= int64(n)
+	ss.srv.storedBytes.Add(-int64(n))
+}
+
 // allocPIDLocked returns a packet identifier not in flight. The window
 // is at most 65535, so one is always free.
 func (ss *session) allocPIDLocked() uint16 {
@@ -384,6 +431,7 @@ func (ss *session) entry(om *outMsg) store.QueueEntry {
 func (ss *session) dequeueOp(b *store.Batch, om *outMsg) {
 	if om.persisted {
 		b.Dequeue(ss.id, om.seq)
+		ss.releaseStoredLocked(om.msg.Size())
 	}
 }
 

@@ -1,6 +1,9 @@
 package broker
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // dropReason says why a message was not delivered to a subscriber.
 type dropReason int
@@ -11,10 +14,13 @@ const (
 	dropExpired                          // message expiry passed before delivery
 	dropTooLarge                         // above the client's Maximum Packet Size
 	dropNoSharedMember                   // shared subscription group had no other member
+	dropQoS0ForRoom                      // queued QoS 0 message dropped to make room for QoS 1/2
+	dropQuota                            // PUBLISH refused: a queue or store budget is spent
 	numDropReasons
 )
 
-var dropNames = [numDropReasons]string{"queue_full", "slow_client", "expired", "too_large", "no_shared_member"}
+var dropNames = [numDropReasons]string{"queue_full", "slow_client", "expired", "too_large", "no_shared_member",
+	"qos0_for_room", "quota_exceeded"}
 
 func (r dropReason) String() string { return dropNames[r] }
 
@@ -32,9 +38,26 @@ type Stats struct {
 	sessionsExpired  atomic.Int64
 	storeErrors      atomic.Int64
 	dropped          [numDropReasons]atomic.Int64
+	droppedLogged    [numDropReasons]atomic.Int64 // unix nanoseconds of the last log line
 }
 
-func (s *Stats) drop(r dropReason) { s.dropped[r].Add(1) }
+
+// dropLogInterval is the least time between two log lines about drops of
+// one reason.
+const dropLogInterval = 10 * time.Second
+
+// drop counts a message dropped for reason r and logs it, at most once
+// per dropLogInterval and reason, with the count so far.
+func (s *Server) drop(r dropReason, client string) {
+	s.stats.dropped[r].Add(1)
+	now := time.Now().UnixNano()
+	last := s.stats.droppedLogged[r].Load()
+	if now-last < int64(dropLogInterval) || !s.stats.droppedLogged[r].CompareAndSwap(last, now) {
+		return
+	}
+	s.log.Warn("messages dropped", "reason", r.String(), "total", s.stats.dropped[r].Load(), "client", client,
+		"stored_bytes", s.storedBytes.Load(), "max_store_bytes", s.opts.MaxStoreBytes)
+}
 
 // StatsSnapshot is a copy of the server's counters at one moment.
 type StatsSnapshot struct {

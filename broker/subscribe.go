@@ -83,8 +83,8 @@ func (c *client) handleSubscribe(p *mqtt.Subscribe) error {
 				if r.sub.id != 0 {
 					d.subIDs = []int{r.sub.id}
 				}
-				var ok bool
-				if d.seq, _, ok = ss.reserveLocked(d.qos, m.Size()); ok {
+				var res reservation
+				if d.seq, _, res = ss.reserveLocked(d.qos, m.Size()); res == reserved {
 					ss.deliverLocked(&d, m)
 				}
 				return true

@@ -51,6 +51,7 @@ type limitsConfig struct {
 	MaxQueuedMessages   int64    `yaml:"max_queued_messages"`
 	MaxQueuedBytes      size     `yaml:"max_queued_bytes"`
 	QueueMemoryWindow   int64    `yaml:"queue_memory_window"`
+	MaxStoreBytes       size     `yaml:"max_store_bytes"`
 	OutboundBufferBytes size     `yaml:"outbound_buffer_bytes"`
 	SlowConsumerTimeout duration `yaml:"slow_consumer_timeout"`
 	TopicAliasMaximum   int64    `yaml:"topic_alias_maximum"`
@@ -117,6 +118,7 @@ func (c *config) options(logger *slog.Logger) broker.Options {
 		MaxQueuedMessages:   int(l.MaxQueuedMessages),
 		MaxQueuedBytes:      int(l.MaxQueuedBytes),
 		QueueMemoryWindow:   int(l.QueueMemoryWindow),
+		MaxStoreBytes:       int64(l.MaxStoreBytes),
 		OutboundBufferBytes: int(l.OutboundBufferBytes),
 		SlowConsumerTimeout: time.Duration(l.SlowConsumerTimeout),
 		TopicAliasMaximum:   aliases,
@@ -233,6 +235,7 @@ func (c *config) validate(idx *keyIndex) []error {
 	v.intRange("limits.max_queued_messages", l.MaxQueuedMessages, 1, math.MaxInt)
 	v.intRange("limits.max_queued_bytes", int64(l.MaxQueuedBytes), 1, math.MaxInt)
 	v.intRange("limits.queue_memory_window", l.QueueMemoryWindow, 1, math.MaxInt)
+	v.intRange("limits.max_store_bytes", int64(l.MaxStoreBytes), 0, math.MaxInt64)
 	v.intRange("limits.outbound_buffer_bytes", int64(l.OutboundBufferBytes), 1, math.MaxInt)
 	v.positive("limits.slow_consumer_timeout", l.SlowConsumerTimeout)
 	v.intRange("limits.topic_alias_maximum", l.TopicAliasMaximum, 0, math.MaxUint16)
