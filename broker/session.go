@@ -48,7 +48,7 @@ type session struct {
 	backlog      int                 // queue entries in the store and not in memory
 	backlogBytes int                 // their size
 	loadedSeq    uint64              // highest seq in memory or read back; the backlog is above it
-	storedBytes int64 // size of this session\'s queue entries in the store
+	storedBytes  int64               // size of this session\'s queue entries in the store
 	pending      []uint64            // seqs of persisted deliveries reserved and not yet delivered, ascending
 	pendingDone  map[uint64]struct{} // of those, delivered out of order
 }

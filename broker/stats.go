@@ -41,7 +41,6 @@ type Stats struct {
 	droppedLogged    [numDropReasons]atomic.Int64 // unix nanoseconds of the last log line
 }
 
-
 // dropLogInterval is the least time between two log lines about drops of
 // one reason.
 const dropLogInterval = 10 * time.Second
