@@ -215,6 +215,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	finished := make(chan struct{})
 	go func() {
 		s.conns.Wait()
+		s.saveQoS0Queues()
 		s.commits.Wait()
 		close(finished)
 	}()
@@ -226,6 +227,39 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.stopTimers()
 	return s.closeStore()
+}
+
+// saveQoS0Queues stores the QoS 0 messages that persistent sessions hold
+// in memory for their offline clients, so that a graceful restart loses
+// nothing; while running they are not written, to keep QoS 0 cheap.
+func (s *Server) saveQoS0Queues() {
+	s.mu.Lock()
+	sessions := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		sessions = append(sessions, ss)
+	}
+	s.mu.Unlock()
+	var b store.Batch
+	n := 0
+	for _, ss := range sessions {
+		ss.mu.Lock()
+		if ss.persistent() && !ss.ended {
+			for _, om := range ss.queue[ss.queueHead:] {
+				if om.qos == 0 && !om.persisted {
+					om.persisted = true
+					b.PutMessage(om.msg)
+					b.Enqueue(ss.id, ss.entry(om))
+					ss.stored = true
+					n++
+				}
+			}
+		}
+		ss.mu.Unlock()
+	}
+	if n > 0 {
+		s.log.Info("saving queued QoS 0 messages of offline sessions", "messages", n)
+		s.commit(&b, nil)
+	}
 }
 
 // Close closes all listeners and connections at once, without DISCONNECT

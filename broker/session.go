@@ -327,6 +327,7 @@ func (ss *session) pumpLocked() {
 		}
 		if om.qos == 0 {
 			c.writePublish(om, false)
+			ss.dequeueOp(&b, om) // stored at a graceful shutdown
 			continue
 		}
 		om.pid = ss.allocPIDLocked()

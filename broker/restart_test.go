@@ -1,0 +1,97 @@
+package broker_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/weirmq/weir/broker"
+	"github.com/weirmq/weir/internal/brokertest"
+	"github.com/weirmq/weir/mqtt"
+	badgerstore "github.com/weirmq/weir/store/badger"
+)
+
+// startOnStore runs an in-process broker on an open Badger store in dir.
+func startOnStore(t *testing.T, dir string) (*broker.Server, *badgerstore.Store, string) {
+	t.Helper()
+	st, err := badgerstore.Open(badgerstore.Options{Dir: dir, GCInterval: -1, Logger: brokertest.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := broker.New(&broker.Options{Store: st, Logger: brokertest.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	return srv, st, l.Addr().String()
+}
+
+func stopOnStore(t *testing.T, srv *broker.Server, st *badgerstore.Store) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGracefulRestartKeepsQoS0Queue: QoS 0 messages queued in memory for an
+// offline persistent session are saved at a graceful shutdown and
+// delivered, in order with the QoS 1 ones, after the restart.
+func TestGracefulRestartKeepsQoS0Queue(t *testing.T) {
+	dir := t.TempDir()
+	srv, st, addr := startOnStore(t, dir)
+	dial := func(addr string) *brokertest.Raw {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return brokertest.NewRaw(conn, mqtt.V311)
+	}
+	sub := dial(addr)
+	sub.Connect(t, &mqtt.Connect{ProtocolLevel: mqtt.V311, ClientID: "keep"})
+	sub.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "k/#", QoS: 1}}})
+	sub.Expect(t, mqtt.SUBACK)
+	sub.Send(t, &mqtt.Disconnect{})
+	sub.ExpectClosed(t)
+
+	pub := dial(addr)
+	pub.Connect(t, &mqtt.Connect{ProtocolLevel: mqtt.V311, CleanStart: true, ClientID: "pub"})
+	for i := range 6 {
+		qos := byte(i % 2)
+		pub.Send(t, &mqtt.Publish{QoS: qos, PacketID: uint16(i + 1), Topic: []byte("k/t"), Payload: []byte(fmt.Sprint(i))})
+		if qos == 1 {
+			pub.Expect(t, mqtt.PUBACK)
+		}
+	}
+	// A PINGRESP after the last QoS 0 PUBLISH means the broker has read it.
+	pub.Send(t, &mqtt.Pingreq{})
+	pub.Expect(t, mqtt.PINGRESP)
+	stopOnStore(t, srv, st)
+
+	srv, st, addr = startOnStore(t, dir)
+	defer stopOnStore(t, srv, st)
+	sub = dial(addr)
+	if !sub.Connect(t, &mqtt.Connect{ProtocolLevel: mqtt.V311, ClientID: "keep"}).SessionPresent {
+		t.Fatal("session not present after restart")
+	}
+	for i := range 6 {
+		p := sub.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+		if string(p.Payload) != fmt.Sprint(i) || p.QoS != byte(i%2) {
+			t.Fatalf("message %d: %q at QoS %d", i, p.Payload, p.QoS)
+		}
+		if p.QoS == 1 {
+			sub.Send(t, &mqtt.Puback{PacketID: p.PacketID})
+		}
+	}
+}
