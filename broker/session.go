@@ -444,7 +444,12 @@ func (ss *session) onPuback(c *client, pid uint16) {
 	if !ok || om.qos != 1 || ss.c != c {
 		return // unknown ids are ignored, as for a late duplicate
 	}
-	delete(ss.inflight, pid)
+	ss.completeLocked(om)
+}
+
+// completeLocked ends a delivery the client acknowledged.
+func (ss *session) completeLocked(om *outMsg) {
+	delete(ss.inflight, om.pid)
 	var b store.Batch
 	ss.dequeueOp(&b, om)
 	ss.srv.commit(&b, nil)
@@ -496,12 +501,7 @@ func (ss *session) onPubcomp(c *client, pid uint16) {
 	if !ok || om.state != store.EntryReleased || ss.c != c {
 		return
 	}
-	delete(ss.inflight, pid)
-	var b store.Batch
-	ss.dequeueOp(&b, om)
-	ss.srv.commit(&b, nil)
-	ss.srv.stats.messagesSent.Add(1)
-	ss.pumpLocked()
+	ss.completeLocked(om)
 }
 
 // resumeLocked runs after CONNACK: it re-sends every unacknowledged
