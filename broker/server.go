@@ -86,7 +86,39 @@ func New(opts *Options) (*Server, error) {
 	if err := s.loadSessions(); err != nil {
 		return nil, fmt.Errorf("broker: loading sessions: %w", err)
 	}
+	s.expireRetained(time.Now())
+	go s.janitor()
 	return s, nil
+}
+
+// janitorInterval is how often expired retained messages are removed.
+const janitorInterval = 30 * time.Second
+
+// janitor removes expired retained messages from the index and the store
+// until the server closes (expired messages are never delivered in any
+// case; this gives their memory and disk back).
+func (s *Server) janitor() {
+	t := time.NewTicker(janitorInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case now := <-t.C:
+			s.expireRetained(now)
+		}
+	}
+}
+
+func (s *Server) expireRetained(now time.Time) {
+	var b store.Batch
+	for _, m := range s.retained.Expire(now) {
+		// A new retained message may have replaced it since; keep that.
+		if s.retained.Get(m.Topic) == nil {
+			b.DeleteRetained(m.Topic)
+		}
+	}
+	s.commit(&b, nil)
 }
 
 // Options returns the options in effect, defaults filled in.
