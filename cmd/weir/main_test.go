@@ -230,6 +230,7 @@ func runWeir(t *testing.T, bin string, args ...string) (string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = t.TempDir() // the default data_dir is relative
 	cmd.Env = weirEnv()
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
@@ -302,6 +303,7 @@ func startWeir(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
 	p := &process{t: t, out: &lockedBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
+	p.cmd.Dir = t.TempDir() // the default data_dir is relative
 	p.cmd.Env = weirEnv()
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.out
