@@ -40,7 +40,11 @@ func TestBinary(t *testing.T) {
 	})
 
 	t.Run("check-config example", func(t *testing.T) {
-		out, code := runWeir(t, bin, "-check-config", examplePath)
+		abs, err := filepath.Abs(examplePath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, code := runWeir(t, bin, "-check-config", abs)
 		if code != 0 || out != "config OK\n" {
 			t.Errorf("exit %d, output %q", code, out)
 		}
