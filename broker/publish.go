@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"syscall"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -222,7 +223,11 @@ func (c *client) handlePublish(pkt []byte) error {
 			if qos == 2 {
 				c.sess.removeInbound(pid)
 			}
-			c.ackPublish(qos, pid, mqtt.UnspecifiedError, true)
+			code := mqtt.UnspecifiedError
+			if errors.Is(err, syscall.ENOSPC) {
+				code = mqtt.QuotaExceeded // the disk is full: a quota, as for max_store_bytes
+			}
+			c.ackPublish(qos, pid, code, true)
 			return
 		}
 		deliverAll(ds, m)

@@ -37,6 +37,9 @@ type Server struct {
 	// in the store; with the retained messages it is what MaxStoreBytes
 	// bounds.
 	storedBytes atomic.Int64
+	// storeErrLogged is when a failed store commit was last logged (unix
+	// nanoseconds); see logStoreError.
+	storeErrLogged atomic.Int64
 
 	connectMu sync.Mutex // serialises session attach and takeover
 	mu        sync.Mutex
@@ -360,12 +363,31 @@ func (s *Server) commit(b *store.Batch, done func(error)) {
 		defer s.commits.Done()
 		if err != nil {
 			s.stats.storeErrors.Add(1)
-			s.log.Error("store commit failed", "err", err)
+			s.logStoreError(err)
 		}
 		if done != nil {
 			done(err)
 		}
 	})
+}
+
+// logStoreError logs a failed store commit, at most once per
+// dropLogInterval (with the count so far): while the disk is full every
+// QoS 1/2 PUBLISH fails, and one line each would flood the log (which may
+// well live on the same full disk).
+func (s *Server) logStoreError(err error) {
+	now := time.Now().UnixNano()
+	last := s.storeErrLogged.Load()
+	if now-last < int64(dropLogInterval) || !s.storeErrLogged.CompareAndSwap(last, now) {
+		return
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		s.log.Error("store commit failed: disk full; QoS 1/2 messages for persistent sessions are refused "+
+			"(MQTT 5.0: PUBACK/PUBREC 0x97, 3.1.1: disconnect) until space is freed",
+			"err", err, "failures", s.stats.storeErrors.Load())
+		return
+	}
+	s.log.Error("store commit failed", "err", err, "failures", s.stats.storeErrors.Load())
 }
 
 // storeRoom reports whether n more bytes fit the store budget.

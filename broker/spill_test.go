@@ -23,6 +23,7 @@ func TestQueueBeyondMemoryWindow(t *testing.T) {
 	sub.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "spill/#", QoS: 1}}})
 	sub.Expect(t, mqtt.SUBACK)
 	sub.Send(t, &mqtt.Disconnect{})
+	sub.ExpectClosed(t) // offline before anything is published
 
 	// Several publishers at once, so that store commits and deliveries
 	// interleave; each one's messages must stay in order.

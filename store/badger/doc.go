@@ -32,6 +32,15 @@
 // storage device (one sync per group commit), so acknowledged data
 // survives power loss too.
 //
+// # Disk full
+//
+// Badger writes through memory-mapped sparse files, and on a full file
+// system such a write kills the process with SIGBUS rather than failing.
+// The writer therefore keeps Options.DiskReserve free: batches that store
+// messages are refused below it with an error wrapping ErrDiskFull
+// (syscall.ENOSPC), and writing resumes by itself once space is freed
+// (diskspace.go).
+//
 // # Layout
 //
 // See keys.go for the key schema and codec.go for the value encodings. A

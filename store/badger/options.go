@@ -97,6 +97,16 @@ type Options struct {
 	// writes back on its own schedule, typically within 30 seconds).
 	// Unused in Sync mode.
 	ProcessSyncInterval time.Duration
+	// DiskReserve is the free space, in bytes, the store leaves on the
+	// file system holding Dir: a batch that stores a message is refused
+	// (its done gets an error wrapping ErrDiskFull and syscall.ENOSPC)
+	// when writing it would leave less; other batches (small: acks,
+	// session state) may still use 4 MiB of it, at most half of it.
+	// Badger writes through memory-mapped sparse files, and a write into
+	// one on a full file system kills the process with SIGBUS instead of
+	// failing (see diskspace.go). Default 4×MemTableSize + 2×ValueLogFileSize + 8 MiB
+	// (104 MiB with the default sizes); negative disables the check.
+	DiskReserve int64
 
 	hooks *testHooks // tests in this package only
 }
@@ -144,6 +154,9 @@ func (o Options) withDefaults() Options {
 	if o.ProcessSyncInterval == 0 {
 		o.ProcessSyncInterval = DefaultProcessSyncInterval
 	}
+	if o.DiskReserve == 0 {
+		o.DiskReserve = defaultDiskReserve(o.MemTableSize, o.ValueLogFileSize)
+	}
 	return o
 }
 
@@ -170,6 +183,15 @@ func (o *Options) badgerOptions() badger.Options {
 		WithIndexCacheSize(max(o.IndexCacheSize, 0)).
 		WithNumCompactors(2).
 		WithCompression(options.None).
+		// Damaged data must not be served as data (broker/crash_test.go
+		// TestCorruptDataDir): table files are checksummed when opened
+		// (Open reads the whole LSM tree anyway, rebuilding reference
+		// counts), so a damaged table refuses the open and names the file;
+		// values read from the value log are checked too, so a damaged
+		// one is an error, not a payload. Block checksums are not checked
+		// on every read: Badger's iterators end silently at a bad block.
+		WithChecksumVerificationMode(options.OnTableRead).
+		WithVerifyValueChecksum(true).
 		WithMetricsEnabled(false).
 		// One writer goroutine: there is nothing to conflict with, and
 		// conflict detection would keep a hash of every written key.

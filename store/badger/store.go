@@ -46,6 +46,9 @@ type Store struct {
 	// Owned by the writer goroutine (and by Open before it starts).
 	refs   map[uint64]int // queue references of messages referenced more than once
 	broken error          // set when in-memory state may no longer match the disk
+	// diskFull: the last batch storing a message was refused for lack of
+	// disk space; spaceUnknown: free space cannot be measured (diskspace.go).
+	diskFull, spaceUnknown bool
 
 	stats     counters
 	hooks     *testHooks
@@ -64,6 +67,7 @@ type request struct {
 type testHooks struct {
 	beforeGroup func()           // before the writer applies a group
 	afterCommit func(split bool) // after each Badger transaction commit
+	freeSpace   func() (int64, error)
 }
 
 // Open opens (or creates) the store in o.Dir. It rebuilds the reference
@@ -77,6 +81,11 @@ func Open(o Options) (*Store, error) {
 	}
 	o = o.withDefaults()
 	start := time.Now()
+	if free, err := freeBytes(o.Dir); err == nil && o.DiskReserve > 0 && free < o.DiskReserve {
+		o.Logger.Warn("less free disk space than the store's reserve: writes that store messages are refused until space is freed",
+			"store", "badger", "dir", o.Dir, "free_bytes", free, "reserve_bytes", o.DiskReserve)
+	}
+	warnManifestLosses(o.Dir, o.Logger)
 	db, err := badger.Open(o.badgerOptions())
 	if err != nil {
 		return nil, fmt.Errorf("badgerstore: open %s: %w", o.Dir, err)
@@ -211,10 +220,11 @@ type Stats struct {
 	BackgroundSync uint64 // background syncs (Process mode)
 	Oversized      uint64 // batches spread over several transactions
 	OrphansRemoved uint64 // messages without references deleted by Open
+	DiskFull       uint64 // batches refused for lack of disk space (Options.DiskReserve)
 }
 
 type counters struct {
-	batches, groups, txns, syncs, bgSyncs, oversized, orphans atomic.Uint64
+	batches, groups, txns, syncs, bgSyncs, oversized, orphans, diskFull atomic.Uint64
 }
 
 // Stats returns the store's counters.
@@ -228,6 +238,7 @@ func (s *Store) Stats() Stats {
 		BackgroundSync: c.bgSyncs.Load(),
 		Oversized:      c.oversized.Load(),
 		OrphansRemoved: c.orphans.Load(),
+		DiskFull:       c.diskFull.Load(),
 	}
 }
 

@@ -84,11 +84,17 @@ func (s *Store) take(group []request) ([]request, bool) {
 // callbacks in order.
 func (s *Store) commitGroup(group []request) {
 	g := &groupTxn{s: s, errs: make([]error, len(group)), maxID: s.maxID.Load()}
+	space := s.admission()
 	for i := range group {
 		switch {
 		case s.broken != nil:
 			g.errs[i] = s.broken
-		case !group[i].b.Empty():
+		case group[i].b.Empty():
+		default:
+			if err := space.admit(group[i].b); err != nil {
+				g.errs[i] = err
+				continue
+			}
 			g.add(i, group[i].b)
 		}
 	}
