@@ -193,10 +193,9 @@ func newClientID() string {
 // clean is set or none exists [MQTT-3.1.2-4]. It reports whether a
 // session was present [MQTT-3.2.2-2].
 func (s *Server) attach(c *client, id string, clean bool, expiry uint32, will *store.Will) (present, ok bool) {
-	// One connect at a time per server keeps takeover simple: the old
+	// One connect at a time per client id keeps takeover simple: the old
 	// connection is fully detached before the new one attaches.
-	s.connectMu.Lock()
-	defer s.connectMu.Unlock()
+	defer s.lockClientID(id)()
 
 	s.mu.Lock()
 	ss := s.sessions[id]
@@ -258,6 +257,29 @@ func (s *Server) attach(c *client, id string, clean bool, expiry uint32, will *s
 		go s.publishWill(endWill)
 	}
 	return present, true
+}
+
+// lockClientID serialises the connects of one client id, so that a
+// takeover completes before the next one starts; connects of other ids go
+// on meanwhile. It returns the unlock function.
+func (s *Server) lockClientID(id string) func() {
+	for {
+		s.mu.Lock()
+		busy, ok := s.connecting[id]
+		if !ok {
+			done := make(chan struct{})
+			s.connecting[id] = done
+			s.mu.Unlock()
+			return func() {
+				s.mu.Lock()
+				delete(s.connecting, id)
+				s.mu.Unlock()
+				close(done)
+			}
+		}
+		s.mu.Unlock()
+		<-busy
+	}
 }
 
 // endSessionLocked removes ss (s.mu held): its subscriptions, its stored

@@ -41,16 +41,16 @@ type Server struct {
 	// nanoseconds); see logStoreError.
 	storeErrLogged atomic.Int64
 
-	connectMu sync.Mutex // serialises session attach and takeover
-	mu        sync.Mutex
-	sessions  map[string]*session
-	clients   map[*client]struct{}
-	listeners map[net.Listener]struct{}
-	https     []*http.Server
-	closing   bool
-	conns     sync.WaitGroup // connection goroutines
-	commits   sync.WaitGroup // store commits not yet done
-	done      chan struct{}  // closed when shutting down
+	mu         sync.Mutex
+	sessions   map[string]*session
+	connecting map[string]chan struct{} // client ids being attached; closed when done
+	clients    map[*client]struct{}
+	listeners  map[net.Listener]struct{}
+	https      []*http.Server
+	closing    bool
+	conns      sync.WaitGroup // connection goroutines
+	commits    sync.WaitGroup // store commits not yet done
+	done       chan struct{}  // closed when shutting down
 
 	storeClose    sync.Once
 	storeCloseErr error
@@ -68,15 +68,16 @@ func New(opts *Options) (*Server, error) {
 	}
 	o := opts.withDefaults()
 	s := &Server{
-		opts:      o,
-		log:       o.Logger,
-		store:     o.Store,
-		subs:      subtree.New[*session, subscription](),
-		retained:  retain.New(),
-		sessions:  make(map[string]*session),
-		clients:   make(map[*client]struct{}),
-		listeners: make(map[net.Listener]struct{}),
-		done:      make(chan struct{}),
+		opts:       o,
+		log:        o.Logger,
+		store:      o.Store,
+		subs:       subtree.New[*session, subscription](),
+		retained:   retain.New(),
+		sessions:   make(map[string]*session),
+		connecting: make(map[string]chan struct{}),
+		clients:    make(map[*client]struct{}),
+		listeners:  make(map[net.Listener]struct{}),
+		done:       make(chan struct{}),
 	}
 	if s.store == nil {
 		s.store = store.NewMemory()
