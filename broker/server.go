@@ -49,7 +49,7 @@ type Server struct {
 	https      []*http.Server
 	closing    bool
 	conns      sync.WaitGroup // connection goroutines
-	commits    sync.WaitGroup // store commits not yet done
+	commits    pendingCounter // store commits not yet done
 	done       chan struct{}  // closed when shutting down
 
 	storeClose    sync.Once
@@ -252,7 +252,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() {
 		s.conns.Wait()
 		s.saveQoS0Queues()
-		s.commits.Wait()
+		s.commits.wait()
 		close(finished)
 	}()
 	select {
@@ -304,7 +304,7 @@ func (s *Server) Close() error {
 	s.beginClose()
 	s.closeAll()
 	s.conns.Wait()
-	s.commits.Wait()
+	s.commits.wait()
 	s.stopTimers()
 	return s.closeStore()
 }
@@ -359,9 +359,9 @@ func (s *Server) commit(b *store.Batch, done func(error)) {
 		}
 		return
 	}
-	s.commits.Add(1)
+	s.commits.add()
 	s.store.Commit(b, func(err error) {
-		defer s.commits.Done()
+		defer s.commits.done()
 		if err != nil {
 			s.stats.storeErrors.Add(1)
 			s.logStoreError(err)
@@ -402,3 +402,39 @@ func (s *Server) storeRoom(n int) bool {
 
 // nextMessageID returns a new message id.
 func (s *Server) nextMessageID() uint64 { return s.msgID.Add(1) }
+
+// pendingCounter counts store commits in progress. Unlike a WaitGroup it
+// may be incremented while another goroutine waits (timers and the
+// janitor can commit while Shutdown is waiting).
+type pendingCounter struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	n    int
+}
+
+func (p *pendingCounter) add() {
+	p.mu.Lock()
+	p.n++
+	p.mu.Unlock()
+}
+
+func (p *pendingCounter) done() {
+	p.mu.Lock()
+	p.n--
+	if p.n == 0 && p.cond != nil {
+		p.cond.Broadcast()
+	}
+	p.mu.Unlock()
+}
+
+// wait returns once no commit is in progress.
+func (p *pendingCounter) wait() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cond == nil {
+		p.cond = sync.NewCond(&p.mu)
+	}
+	for p.n > 0 {
+		p.cond.Wait()
+	}
+}
