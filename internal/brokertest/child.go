@@ -69,18 +69,28 @@ type ChildOptions struct {
 	// testdata/configs/) to start from; the harness then sets listeners,
 	// data_dir, durability and log.level over it.
 	BaseConfig string
+	// Config holds top-level keys set over BaseConfig's (not listeners,
+	// data_dir, durability or log), for example {"profile": "small"}.
+	Config map[string]any
 	// Limits are set under limits: over BaseConfig's, for example
 	// {"max_queued_messages": 1000000}.
 	Limits map[string]any
 	// StartTimeout bounds how long Start waits for the port to accept
 	// connections; 0 means 30 seconds.
 	StartTimeout time.Duration
+	// Env is added to the child's environment (GOMEMLIMIT=…,
+	// GODEBUG=gctrace=1, …).
+	Env []string
 }
 
 // NewChild prepares a weir child process; call Start to run it. The child
-// is killed, if it still runs, when the test ends.
+// is killed, if it still runs, when the test ends. With -short, or without
+// the go command to build weir, the test is skipped.
 func NewChild(t testing.TB, opts ChildOptions) *Child {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the weir binary in a child process (skipped with -short)")
+	}
 	if opts.DataDir == "" {
 		opts.DataDir = t.TempDir()
 	}
@@ -128,6 +138,9 @@ var weirBuild struct {
 func BuildWeir(t testing.TB) string {
 	t.Helper()
 	weirBuild.once.Do(func() { weirBuild.path, weirBuild.err = buildWeir() })
+	if errors.Is(weirBuild.err, exec.ErrNotFound) {
+		t.Skipf("cannot build weir: %v", weirBuild.err)
+	}
 	if weirBuild.err != nil {
 		t.Fatalf("building weir: %v", weirBuild.err)
 	}
@@ -272,6 +285,9 @@ func (c *Child) startOnce() (time.Duration, error) {
 		return 0, err
 	}
 	cmd := exec.Command(c.bin, "-config", path)
+	if len(c.opts.Env) > 0 {
+		cmd.Env = append(os.Environ(), c.opts.Env...)
+	}
 	c.mu.Lock()
 	c.runs++
 	run := c.runs
@@ -303,7 +319,12 @@ func (c *Child) startOnce() (time.Duration, error) {
 		if err == nil {
 			took := time.Since(start)
 			conn.Close()
-			return took, nil
+			select {
+			case <-done: // what answered was not the child
+				return 0, &ExitError{State: cmd.ProcessState}
+			default:
+				return took, nil
+			}
 		}
 		if time.Now().After(deadline) {
 			c.kill()
@@ -331,6 +352,9 @@ func (c *Child) writeConfig() (string, error) {
 		if cfg == nil {
 			cfg = map[string]any{}
 		}
+	}
+	for k, v := range c.opts.Config {
+		cfg[k] = v
 	}
 	cfg["listeners"] = map[string]any{"tcp": c.Addr(), "websocket": "-"}
 	cfg["data_dir"] = c.DataDir
@@ -444,7 +468,8 @@ func (c *Child) ExitCode() int {
 
 // PeakRSS returns the child's peak resident set size in bytes: VmHWM from
 // /proc/<pid>/status while it runs, the maximum RSS of its rusage once it
-// has exited.
+// has exited. Pages of memory-mapped files (Badger maps its logs and
+// tables) count as resident too; MemStatus tells them apart.
 func (c *Child) PeakRSS() (int64, error) {
 	c.mu.Lock()
 	cmd, state := c.cmd, c.state
@@ -458,25 +483,43 @@ func (c *Child) PeakRSS() (int64, error) {
 		}
 		return 0, errors.New("no rusage for the exited child")
 	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	st, err := c.MemStatus()
 	if err != nil {
 		return 0, err
 	}
+	hwm, ok := st["VmHWM"]
+	if !ok {
+		return 0, errors.New("no VmHWM in /proc status")
+	}
+	return hwm, nil
+}
+
+// MemStatus returns the memory figures of /proc/<pid>/status of the
+// running child (VmHWM, VmRSS, RssAnon, RssFile, …), in bytes.
+func (c *Child) MemStatus() (map[string]int64, error) {
+	pid := c.Pid()
+	if pid == 0 || !c.Running() {
+		return nil, errors.New("weir is not running")
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
 	defer f.Close()
+	st := map[string]int64{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("VmHWM %q: %w", rest, err)
-			}
-			return kb * 1024, nil
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok || !strings.HasPrefix(name, "Vm") && !strings.HasPrefix(name, "Rss") {
+			continue
 		}
+		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", name, rest, err)
+		}
+		st[name] = kb * 1024
 	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, errors.New("no VmHWM in /proc status")
+	return st, sc.Err()
 }
 
 // Logs returns everything the child wrote, over all its runs, each run
