@@ -2,9 +2,9 @@
 GO        ?= go
 FUZZTIME  ?= 10s
 # Debian packages the test suite needs; installed by `make deps` when missing.
-DEB_PKGS  ?= mosquitto-clients
+DEB_PKGS  ?= mosquitto-clients qemu-user
 
-.PHONY: all build test deps vet fuzz clean
+.PHONY: all build test deps vet fuzz clean dist test-arm
 
 all: build
 
@@ -32,6 +32,7 @@ vet:
 test: deps vet
 	$(GO) test -race -count=1 ./...
 	$(MAKE) fuzz FUZZTIME=3s
+	$(MAKE) test-arm
 
 # Runs every Fuzz target for FUZZTIME each (bounded; CI uses a short time).
 fuzz:
@@ -43,5 +44,42 @@ fuzz:
 		done; \
 	done
 
+# Release binaries in DIST_DIR: static, -trimpath, stripped, version and
+# commit embedded, with SHA256SUMS. DIST_TARGETS are GOOS/GOARCH[/GOARM];
+# linux/arm/7 is written as weir-linux-armv7.
+DIST_DIR     ?= dist
+DIST_TARGETS ?= linux/amd64 linux/arm64 linux/arm/7 linux/arm/6
+
+dist:
+	@rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)
+	@set -e; for t in $(DIST_TARGETS); do \
+		os=$${t%%/*}; rest=$${t#*/}; arch=$${rest%%/*}; arm=""; \
+		case $$rest in */*) arm=$${rest#*/};; esac; \
+		name=weir-$$os-$$arch$${arm:+v$$arm}; \
+		echo "build $(DIST_DIR)/$$name ($(VERSION))"; \
+		env CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $${arm:+GOARM=$$arm} \
+			$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(DIST_DIR)/$$name ./cmd/weir; \
+	done
+	@cd $(DIST_DIR) && sha256sum weir-* > SHA256SUMS
+	@cd $(DIST_DIR) && for f in weir-*; do \
+		awk -v f=$$f -v s=$$(stat -c %s $$f) 'BEGIN { printf "%-20s %9d bytes  %5.2f MiB  %5.2f MB\n", f, s, s/1048576, s/1e6 }'; \
+	done
+
+# Runs the arm64, armv7 and armv6 binaries under qemu-user (Debian qemu-user,
+# installed by `make deps`): MQTT round trips, a restart with a Badger
+# store, idle RSS and start-up times (internal/armtest). Fails if qemu is
+# missing. WEIR_LONG=1 adds start-up with a 100,000-message store.
+test-arm:
+	@$(MAKE) --no-print-directory dist DIST_DIR=bin/arm DIST_TARGETS='linux/arm64 linux/arm/7 linux/arm/6'
+	WEIR_ARM_TEST=1 WEIR_ARM_BIN=$(CURDIR)/bin/arm $(GO) test -count=1 -v -timeout 45m -run '^TestEmulated$$' ./internal/armtest
+
 clean:
 	rm -rf bin dist
+
+# Weir and Mosquitto side by side (bench/compare.sh: installs mosquitto if
+# missing, pins broker and loader to different CPUs, interleaves runs);
+# prints the table and writes it into docs/benchmarks.md. 5-8 minutes on 2
+# cores; bench/compare.sh stops runs past BUDGET+60 s (BUDGET=540 default).
+.PHONY: bench
+bench:
+	bash bench/compare.sh

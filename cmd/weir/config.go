@@ -31,6 +31,11 @@ type config struct {
 	Durability string `yaml:"durability"`
 	// DataDir is where the Badger store keeps its files.
 	DataDir string `yaml:"data_dir"`
+	// Profile is auto, default or small (profile.go).
+	Profile string `yaml:"profile"`
+	// MemoryLimit is the Go runtime's soft memory limit; 0: see
+	// goMemoryLimit.
+	MemoryLimit size `yaml:"memory_limit"`
 }
 
 type listenersConfig struct {
@@ -87,6 +92,7 @@ func defaultConfig() config {
 		Log:        logConfig{Level: "info", Format: "text"},
 		Durability: "process",
 		DataDir:    "./weir-data",
+		Profile:    profileAuto,
 	}
 }
 
@@ -259,6 +265,10 @@ func (c *config) validate(idx *keyIndex) []error {
 	default:
 		v.errorf("durability", "%q is not one of none, process, sync", c.Durability)
 	}
+	if err := checkProfile(c.Profile); err != nil {
+		v.errorf("profile", "%v", err)
+	}
+	v.intRange("memory_limit", int64(c.MemoryLimit), 0, math.MaxInt64)
 	return v.errs
 }
 

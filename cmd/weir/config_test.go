@@ -137,6 +137,8 @@ log:
   format: json
 durability: none
 data_dir: /var/lib/weir
+profile: small
+memory_limit: 200MiB
 `
 	cfg, err := parseConfig([]byte(in))
 	if err != nil {
@@ -163,6 +165,8 @@ data_dir: /var/lib/weir
 		Log:                 logConfig{Level: "debug", Format: "json"},
 		Durability:          "none",
 		DataDir:             "/var/lib/weir",
+		Profile:             "small",
+		MemoryLimit:         200 << 20,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got  %+v\nwant %+v", cfg, want)

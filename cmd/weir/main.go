@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -96,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	logger := newLogger(stderr, cfg.Log)
 	slog.SetDefault(logger)
-	return serve(&cfg, source, logger)
+	return serve(&cfg, source, keysInFile(*configPath), logger)
 }
 
 // printConfigErrors prints each problem of a configuration file on a line.
@@ -125,7 +126,8 @@ func newLogger(w io.Writer, c logConfig) *slog.Logger {
 }
 
 // serve runs the broker until a signal stops it and returns the exit code.
-func serve(cfg *config, source string, log *slog.Logger) int {
+// set reports whether the configuration file sets a key (for the profile).
+func serve(cfg *config, source string, set func(string) bool, log *slog.Logger) int {
 	sigc := make(chan os.Signal, 2)
 	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigc)
@@ -138,8 +140,9 @@ func serve(cfg *config, source string, log *slog.Logger) int {
 	if source == "built-in defaults" {
 		log.Info("no -config file given: running with the built-in defaults")
 	}
+	profile := setupMemory(cfg, set, log)
 	opts := cfg.options(log)
-	st, err := openStore(cfg, log)
+	st, err := openStore(cfg, profile, log)
 	if err != nil {
 		log.Error("cannot open the store", "data_dir", cfg.DataDir, "err", err)
 		return 1
@@ -181,7 +184,7 @@ func serve(cfg *config, source string, log *slog.Logger) int {
 
 // openStore opens the store the durability setting asks for: nil for
 // "none" (the broker then keeps everything in memory).
-func openStore(cfg *config, log *slog.Logger) (*badgerstore.Store, error) {
+func openStore(cfg *config, profile string, log *slog.Logger) (*badgerstore.Store, error) {
 	if cfg.Durability == "none" {
 		log.Info("storage is in memory (durability none): sessions, queued and retained messages are lost on restart")
 		return nil, nil
@@ -192,7 +195,9 @@ func openStore(cfg *config, log *slog.Logger) (*badgerstore.Store, error) {
 	}
 	// Open logs where the store is, how long opening took and what it
 	// found.
-	return badgerstore.Open(badgerstore.Options{Dir: cfg.DataDir, Durability: d, Logger: log})
+	o := badgerstore.Options{Dir: cfg.DataDir, Durability: d, Logger: log}
+	storeSizing(&o, profile, strconv.IntSize)
+	return badgerstore.Open(o)
 }
 
 // shutdown stops srv gracefully within shutdownTimeout; another SIGINT or
