@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/weirmq/weir/mqtt"
+	"github.com/weirmq/weir/store"
 )
 
 // client is one network connection. Its reader goroutine runs serve; a
@@ -39,6 +40,7 @@ type client struct {
 	// Reader-goroutine state.
 	inAliases  map[uint16]string
 	pub        mqtt.Publish
+	batch      store.Batch // reused for publishes that write nothing
 	router     router
 	inflightIn atomic.Int32 // QoS 1/2 PUBLISH not yet acknowledged by us
 
@@ -142,11 +144,21 @@ func (c *client) logReadError(when string, err error) {
 // readLoop reads and handles packets until the connection ends, and returns
 // why it ended.
 func (c *client) readLoop() string {
+	// Re-arming the read deadline costs a timer update; under a stream of
+	// packets it is done at most every keepAlive/16, with that much added
+	// so that the deadline never falls before 1.5 × keep-alive after the
+	// last packet [MQTT-3.1.2-24].
+	slack := c.keepAlive / 16
+	var armed time.Time
+	if c.keepAlive == 0 {
+		c.conn.SetReadDeadline(time.Time{})
+	}
 	for {
 		if c.keepAlive > 0 {
-			c.conn.SetReadDeadline(time.Now().Add(c.keepAlive))
-		} else {
-			c.conn.SetReadDeadline(time.Time{})
+			if now := time.Now(); now.Sub(armed) >= slack {
+				c.conn.SetReadDeadline(now.Add(c.keepAlive + slack))
+				armed = now
+			}
 		}
 		pkt, err := c.rd.ReadPacket()
 		if err == nil {

@@ -190,13 +190,17 @@ func (c *client) handlePublish(pkt []byte) error {
 	}
 	m := c.newMessage(p, aliased)
 
-	var b store.Batch
-	ds := c.router.route(m, &b)
+	// The batch is reused while it stays empty (QoS 0 without retain, the
+	// common case); one that goes to the store is handed over as a copy,
+	// since the store owns it until its commit is done.
+	b := &c.batch
+	b.Ops = b.Ops[:0]
+	ds := c.router.route(m, b)
 	if p.QoS > 0 && (c.router.refused || m.Retain && len(m.Payload) > 0 && !s.storeRoom(m.Size())) {
 		return c.refuse(ds, p.QoS, pid)
 	}
 	if m.Retain {
-		c.setRetained(m, &b)
+		c.setRetained(m, b)
 	}
 	matched := mqtt.Success
 	if len(ds) == 0 {
@@ -204,7 +208,9 @@ func (c *client) handlePublish(pkt []byte) error {
 	}
 	switch p.QoS {
 	case 0:
-		s.commit(&b, nil)
+		if !b.Empty() {
+			s.commit(&store.Batch{Ops: append([]store.Op(nil), b.Ops...)}, nil)
+		}
 		deliverAll(ds, m)
 		return nil
 	case 2:
@@ -217,7 +223,7 @@ func (c *client) handlePublish(pkt []byte) error {
 	}
 	ds = append([]delivery(nil), ds...)
 	qos := p.QoS
-	s.commit(&b, func(err error) {
+	s.commit(&store.Batch{Ops: append([]store.Op(nil), b.Ops...)}, func(err error) {
 		if err != nil {
 			abandon(ds)
 			if qos == 2 {
