@@ -72,6 +72,7 @@ dist:
 test-arm:
 	@$(MAKE) --no-print-directory dist DIST_DIR=bin/arm DIST_TARGETS='linux/arm64 linux/arm/7 linux/arm/6'
 	WEIR_ARM_TEST=1 WEIR_ARM_BIN=$(CURDIR)/bin/arm $(GO) test -count=1 -v -timeout 45m -run '^TestEmulated$$' ./internal/armtest
+	GOARCH=arm GOARM=7 $(GO) test -count=1 -exec qemu-arm -run '^TestLargeTables32Bit$$' ./store/badger
 
 clean:
 	rm -rf bin dist
