@@ -195,60 +195,26 @@ func (p *Properties) Set(id PropID) { p.Present = p.Present.Add(id) }
 
 func (p *Properties) isZero(id PropID) bool {
 	switch id {
-	case PropPayloadFormat:
-		return p.PayloadFormat == 0
-	case PropMessageExpiry:
-		return p.MessageExpiry == 0
-	case PropContentType:
-		return p.ContentType == ""
-	case PropResponseTopic:
-		return p.ResponseTopic == ""
-	case PropCorrelationData:
-		return p.CorrelationData == nil
 	case PropSubscriptionID:
 		return len(p.SubscriptionIDs) == 0
-	case PropSessionExpiry:
-		return p.SessionExpiry == 0
-	case PropAssignedClientID:
-		return p.AssignedClientID == ""
-	case PropServerKeepAlive:
-		return p.ServerKeepAlive == 0
-	case PropAuthMethod:
-		return p.AuthMethod == ""
-	case PropAuthData:
-		return p.AuthData == nil
-	case PropRequestProblemInfo:
-		return p.RequestProblemInfo == 0
-	case PropWillDelay:
-		return p.WillDelay == 0
-	case PropRequestResponseInfo:
-		return p.RequestResponseInfo == 0
-	case PropResponseInfo:
-		return p.ResponseInfo == ""
-	case PropServerReference:
-		return p.ServerReference == ""
-	case PropReasonString:
-		return p.ReasonString == ""
-	case PropReceiveMaximum:
-		return p.ReceiveMaximum == 0
-	case PropTopicAliasMaximum:
-		return p.TopicAliasMaximum == 0
-	case PropTopicAlias:
-		return p.TopicAlias == 0
-	case PropMaximumQoS:
-		return p.MaximumQoS == 0
-	case PropRetainAvailable:
-		return p.RetainAvailable == 0
 	case PropUserProperty:
 		return len(p.User) == 0
-	case PropMaximumPacketSize:
-		return p.MaximumPacketSize == 0
-	case PropWildcardSubAvailable:
-		return p.WildcardSubAvailable == 0
-	case PropSubIDAvailable:
-		return p.SubIDAvailable == 0
-	case PropSharedSubAvailable:
-		return p.SharedSubAvailable == 0
+	}
+	spec, ok := id.spec()
+	if !ok {
+		return true
+	}
+	switch spec.kind {
+	case kindByte:
+		return *p.byteField(id) == 0
+	case kindUint16:
+		return *p.uint16Field(id) == 0
+	case kindUint32:
+		return *p.uint32Field(id) == 0
+	case kindString:
+		return p.stringValue(id) == ""
+	case kindBinary:
+		return p.binaryValue(id) == nil
 	}
 	return true
 }
