@@ -150,9 +150,7 @@ func (c *client) handleConnect(pkt []byte) bool {
 	ss := c.sess
 	var b store.Batch
 	ss.mu.Lock()
-	if ss.persistent() {
-		b.PutSession(ss.recordLocked())
-	}
+	ss.putSessionLocked(&b)
 	ss.mu.Unlock()
 	// CONNACK is the first packet the server sends [MQTT-3.2.0-1]; the
 	// session's messages follow it.
@@ -345,9 +343,7 @@ func (ss *session) detach(c *client) {
 	expiry := ss.expiry
 	moved := ss.takeSharedLocked()
 	var b store.Batch
-	if ss.persistent() {
-		b.PutSession(ss.recordLocked())
-	}
+	ss.putSessionLocked(&b)
 	ss.mu.Unlock()
 	s.commit(&b, nil)
 
@@ -399,8 +395,8 @@ func (s *Server) willDue(ss *session) {
 	ss.will = nil
 	ss.willTimer = nil
 	var b store.Batch
-	if ss.persistent() && !ss.ended {
-		b.PutSession(ss.recordLocked())
+	if !ss.ended {
+		ss.putSessionLocked(&b)
 	}
 	ss.mu.Unlock()
 	s.commit(&b, nil)

@@ -53,11 +53,9 @@ func (c *client) handleSubscribe(p *mqtt.Subscribe) error {
 		}
 	}
 	var b store.Batch
-	if ss.isPersistent() {
-		ss.mu.Lock()
-		b.PutSession(ss.recordLocked())
-		ss.mu.Unlock()
-	}
+	ss.mu.Lock()
+	ss.putSessionLocked(&b)
+	ss.mu.Unlock()
 	pid := p.PacketID
 	// The subscriptions take effect once they are durable. Under the
 	// session lock, a message routed to one of them meanwhile waits until
@@ -115,11 +113,9 @@ func (c *client) handleUnsubscribe(p *mqtt.Unsubscribe) {
 		}
 	}
 	var b store.Batch
-	if ss.isPersistent() {
-		ss.mu.Lock()
-		b.PutSession(ss.recordLocked())
-		ss.mu.Unlock()
-	}
+	ss.mu.Lock()
+	ss.putSessionLocked(&b)
+	ss.mu.Unlock()
 	pid := p.PacketID
 	s.commit(&b, func(error) { c.send(&mqtt.Unsuback{PacketID: pid, ReasonCodes: codes}) })
 }
@@ -128,6 +124,14 @@ func (ss *session) isPersistent() bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	return ss.persistent()
+}
+
+// putSessionLocked adds the session record to b if the session is
+// persistent.
+func (ss *session) putSessionLocked(b *store.Batch) {
+	if ss.persistent() {
+		b.PutSession(ss.recordLocked())
+	}
 }
 
 // markStoredIfPersistent reports whether the session is persistent and,
