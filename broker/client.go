@@ -154,6 +154,9 @@ func (c *client) readLoop() string {
 		c.conn.SetReadDeadline(time.Time{})
 	}
 	for {
+		if c.srv.commits.waitRoom() {
+			armed = time.Time{} // the deadline may have passed meanwhile
+		}
 		if c.keepAlive > 0 {
 			if now := time.Now(); now.Sub(armed) >= slack {
 				c.conn.SetReadDeadline(now.Add(c.keepAlive + slack))

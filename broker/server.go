@@ -359,9 +359,10 @@ func (s *Server) commit(b *store.Batch, done func(error)) {
 		}
 		return
 	}
-	s.commits.add()
+	ops := len(b.Ops)
+	s.commits.add(ops)
 	s.store.Commit(b, func(err error) {
-		defer s.commits.done()
+		defer s.commits.done(ops)
 		if err != nil {
 			s.stats.storeErrors.Add(1)
 			s.logStoreError(err)
@@ -403,25 +404,42 @@ func (s *Server) storeRoom(n int) bool {
 // nextMessageID returns a new message id.
 func (s *Server) nextMessageID() uint64 { return s.msgID.Add(1) }
 
-// pendingCounter counts store commits in progress. Unlike a WaitGroup it
-// may be incremented while another goroutine waits (timers and the
-// janitor can commit while Shutdown is waiting).
+// pendingCounter counts store commits in progress, and the writes in
+// them. Unlike a WaitGroup it may be incremented while another goroutine
+// waits (timers and the janitor can commit while Shutdown is waiting).
+//
+// The count of writes is what keeps memory bounded when the store falls
+// behind: acknowledgements from a subscriber draining a long queue (each
+// one a dequeue) and QoS 0 traffic need no store round trip before the
+// next packet, so without a bound they pile up as batches waiting for the
+// store's writer — hundreds of MiB while a million-message backlog
+// drains. Readers call waitRoom before taking the next packet, so a slow
+// store slows the clients down (back-pressure by not reading) instead.
 type pendingCounter struct {
-	mu   sync.Mutex
-	cond *sync.Cond
-	n    int
+	mu      sync.Mutex
+	cond    *sync.Cond
+	n       int // commits
+	ops     int // writes in them
+	waiters int // goroutines in waitRoom
 }
 
-func (p *pendingCounter) add() {
+// maxPendingOps is how many writes may wait for the store before readers
+// stop reading: about 2 MiB of batches, and several group commits' worth
+// so the writer never runs dry.
+const maxPendingOps = 16384
+
+func (p *pendingCounter) add(ops int) {
 	p.mu.Lock()
 	p.n++
+	p.ops += ops
 	p.mu.Unlock()
 }
 
-func (p *pendingCounter) done() {
+func (p *pendingCounter) done(ops int) {
 	p.mu.Lock()
 	p.n--
-	if p.n == 0 && p.cond != nil {
+	p.ops -= ops
+	if p.cond != nil && (p.n == 0 || p.waiters > 0 && p.ops <= maxPendingOps/2) {
 		p.cond.Broadcast()
 	}
 	p.mu.Unlock()
@@ -431,10 +449,33 @@ func (p *pendingCounter) done() {
 func (p *pendingCounter) wait() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cond == nil {
-		p.cond = sync.NewCond(&p.mu)
-	}
+	p.initLocked()
 	for p.n > 0 {
 		p.cond.Wait()
+	}
+}
+
+// waitRoom returns at once while fewer than maxPendingOps writes are in
+// progress, and otherwise once the store has caught up to half of that.
+// It reports whether it waited. Callers must hold no lock a store
+// callback might take.
+func (p *pendingCounter) waitRoom() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ops <= maxPendingOps {
+		return false
+	}
+	p.initLocked()
+	p.waiters++
+	for p.ops > maxPendingOps/2 {
+		p.cond.Wait()
+	}
+	p.waiters--
+	return true
+}
+
+func (p *pendingCounter) initLocked() {
+	if p.cond == nil {
+		p.cond = sync.NewCond(&p.mu)
 	}
 }

@@ -43,6 +43,7 @@ const (
 	DefaultIndexCacheSize      = 4 << 20
 	DefaultGCInterval          = 5 * time.Minute
 	DefaultProcessSyncInterval = time.Second
+	DefaultMappedMemoryLimit   = 16 << 20
 
 	// valueThreshold keeps values up to 1 KiB (small sensor payloads,
 	// queue entries, sessions) in the LSM tree; larger ones go to the
@@ -107,6 +108,12 @@ type Options struct {
 	// failing (see diskspace.go). Default 4×MemTableSize + 2×ValueLogFileSize + 8 MiB
 	// (104 MiB with the default sizes); negative disables the check.
 	DiskReserve int64
+	// MappedMemoryLimit bounds the pages of the store's memory-mapped
+	// files that stay in the process's resident set (Linux; see
+	// trim_linux.go): over it, they are dropped from the process's page
+	// tables (they stay in the kernel's page cache). Default 16 MiB;
+	// negative disables it.
+	MappedMemoryLimit int64
 
 	hooks *testHooks // tests in this package only
 }
@@ -154,6 +161,9 @@ func (o Options) withDefaults() Options {
 	if o.ProcessSyncInterval == 0 {
 		o.ProcessSyncInterval = DefaultProcessSyncInterval
 	}
+	if o.MappedMemoryLimit == 0 {
+		o.MappedMemoryLimit = DefaultMappedMemoryLimit
+	}
 	if o.DiskReserve == 0 {
 		o.DiskReserve = defaultDiskReserve(o.MemTableSize, o.ValueLogFileSize)
 	}
@@ -162,7 +172,7 @@ func (o Options) withDefaults() Options {
 
 // badgerOptions translates o (with defaults applied) into Badger's.
 func (o *Options) badgerOptions() badger.Options {
-	return badger.DefaultOptions(o.Dir).
+	bo := badger.DefaultOptions(o.Dir).
 		// Sync mode uses Badger's SyncWrites rather than SyncWrites=false
 		// plus db.Sync() after each group: db.Sync() syncs only the
 		// current memtable's log and the current value-log file, so a
@@ -197,6 +207,7 @@ func (o *Options) badgerOptions() badger.Options {
 		// conflict detection would keep a hash of every written key.
 		WithDetectConflicts(false).
 		WithNumVersionsToKeep(1)
+	return bo
 }
 
 // badgerLogger adapts Badger's printf-style logger to slog. Badger logs a

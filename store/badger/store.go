@@ -86,12 +86,7 @@ func Open(o Options) (*Store, error) {
 			"store", "badger", "dir", o.Dir, "free_bytes", free, "reserve_bytes", o.DiskReserve)
 	}
 	warnManifestLosses(o.Dir, o.Logger)
-	db, err := badger.Open(o.badgerOptions())
-	if err != nil {
-		return nil, fmt.Errorf("badgerstore: open %s: %w", o.Dir, err)
-	}
 	s := &Store{
-		db:         db,
 		opt:        o,
 		log:        o.Logger.With("store", "badger", "dir", o.Dir),
 		wake:       make(chan struct{}, 1),
@@ -103,14 +98,28 @@ func Open(o Options) (*Store, error) {
 	if s.hooks == nil {
 		s.hooks = &testHooks{}
 	}
-	if err := s.checkSchema(); err != nil {
-		db.Close()
+	// Opening reads the whole store (Badger replays its logs, rebuildRefs
+	// reads every queue entry): the trimmer runs from the start.
+	startTrimmer(o.Dir, o.MappedMemoryLimit, &s.stats, s.bgStop, &s.bgWG)
+	fail := func(err error) (*Store, error) {
+		close(s.bgStop)
+		s.bgWG.Wait()
+		if s.db != nil {
+			s.db.Close()
+		}
 		return nil, fmt.Errorf("badgerstore: open %s: %w", o.Dir, err)
+	}
+	db, err := badger.Open(o.badgerOptions())
+	if err != nil {
+		return fail(err)
+	}
+	s.db = db
+	if err := s.checkSchema(); err != nil {
+		return fail(err)
 	}
 	rs, err := s.rebuildRefs()
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("badgerstore: open %s: %w", o.Dir, err)
+		return fail(err)
 	}
 	s.stats.orphans.Store(uint64(rs.orphans))
 	lsm, vlog := db.Size()
@@ -221,10 +230,11 @@ type Stats struct {
 	Oversized      uint64 // batches spread over several transactions
 	OrphansRemoved uint64 // messages without references deleted by Open
 	DiskFull       uint64 // batches refused for lack of disk space (Options.DiskReserve)
+	Trims          uint64 // mappings whose resident pages were dropped (Options.MappedMemoryLimit)
 }
 
 type counters struct {
-	batches, groups, txns, syncs, bgSyncs, oversized, orphans, diskFull atomic.Uint64
+	batches, groups, txns, syncs, bgSyncs, oversized, orphans, diskFull, trims atomic.Uint64
 }
 
 // Stats returns the store's counters.
@@ -239,6 +249,7 @@ func (s *Store) Stats() Stats {
 		Oversized:      c.oversized.Load(),
 		OrphansRemoved: c.orphans.Load(),
 		DiskFull:       c.diskFull.Load(),
+		Trims:          c.trims.Load(),
 	}
 }
 

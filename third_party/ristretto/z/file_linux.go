@@ -21,6 +21,8 @@ func (m *MmapFile) Truncate(maxSz int64) error {
 	}
 
 	var err error
+	MapLock.RLock()                          // Weir patch, see MapLock
 	m.Data, err = mremap(m.Data, int(maxSz)) // Mmap up to max size.
+	MapLock.RUnlock()
 	return err
 }
