@@ -494,7 +494,8 @@ func (s *Server) redeliverShared(from *session, om *outMsg) {
 		if d.seq, d.persist, reserved = ss.reserve(d.qos, om.msg.Size()); reserved {
 			if d.persist {
 				b.PutMessage(om.msg)
-				b.Enqueue(ss.id, store.QueueEntry{Seq: d.seq, MsgID: om.msg.ID, QoS: d.qos, Retain: d.retain, SubIDs: d.subIDs})
+				b.Enqueue(ss.id, store.QueueEntry{Seq: d.seq, MsgID: om.msg.ID, QoS: d.qos, Retain: d.retain, SubIDs: d.subIDs,
+					Size: om.msg.Size()})
 			}
 			s.commit(&b, func(error) { ss.deliver(&d, om.msg) })
 			return

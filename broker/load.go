@@ -26,29 +26,7 @@ func (s *Server) loadSessions() error {
 			ss.subs[sub.Filter] = v
 			s.subs.Subscribe(sub.Filter, ss, v)
 		}
-		// Messages in flight come back into memory (to be re-sent); of
-		// the rest, the first QueueMemoryWindow do, and the others stay
-		// in the store as the backlog, counted here.
-		err := s.store.Queue(r.ClientID, 0, func(e store.QueueEntry, m *store.Message) bool {
-			ss.seq = max(ss.seq, e.Seq)
-			ss.storedBytes += int64(m.Size())
-			s.storedBytes.Add(int64(m.Size()))
-			if e.PacketID != 0 {
-				ss.inflight[e.PacketID] = &outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain,
-					subIDs: e.SubIDs, pid: e.PacketID, state: e.State, persisted: true}
-				return true
-			}
-			if ss.spilling || ss.queueLen() >= s.opts.QueueMemoryWindow {
-				ss.spilling = true
-				ss.backlog++
-				ss.backlogBytes += m.Size()
-				return true
-			}
-			ss.pushLocked(&outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, persisted: true})
-			ss.loadedSeq = e.Seq
-			return true
-		})
-		if err != nil {
+		if err := s.loadQueue(ss); err != nil {
 			return err
 		}
 		if ss.queueLen()+ss.backlog+len(ss.inflight) > 0 {
@@ -68,5 +46,53 @@ func (s *Server) loadSessions() error {
 			ss.willTimer = time.AfterFunc(max(left, 0), func() { s.willDue(ss) })
 		}
 		return nil
+	})
+}
+
+// loadQueue restores the queue of ss: messages in flight come back into
+// memory (to be re-sent), and of the rest the first QueueMemoryWindow do;
+// the others stay in the store as the backlog, only counted. Counting
+// reads just the queue entries (each records its message's size), so a
+// queue of a million messages costs one pass over small values, not a
+// million message reads; the messages that come into memory are read in a
+// second pass that stops at the last of them.
+func (s *Server) loadQueue(ss *session) error {
+	var lastMem uint64 // Seq of the last entry whose message comes into memory
+	inMemory := 0
+	err := s.store.QueueEntries(ss.id, 0, func(e store.QueueEntry) bool {
+		ss.seq = max(ss.seq, e.Seq)
+		ss.storedBytes += int64(e.Size)
+		s.storedBytes.Add(int64(e.Size))
+		switch {
+		case e.PacketID != 0:
+			lastMem = e.Seq
+		case !ss.spilling && inMemory < s.opts.QueueMemoryWindow:
+			inMemory++
+			lastMem = e.Seq
+			ss.loadedSeq = e.Seq
+		default:
+			ss.spilling = true
+			ss.backlog++
+			ss.backlogBytes += e.Size
+		}
+		return true
+	})
+	if err != nil || lastMem == 0 {
+		return err
+	}
+	return s.store.Queue(ss.id, 0, func(e store.QueueEntry, m *store.Message) bool {
+		if e.Seq > lastMem {
+			return false
+		}
+		switch {
+		case e.PacketID != 0:
+			ss.inflight[e.PacketID] = &outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain,
+				subIDs: e.SubIDs, pid: e.PacketID, state: e.State, persisted: true}
+		case e.Seq <= ss.loadedSeq:
+			ss.pushLocked(&outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, persisted: true})
+		}
+		// (Entries above loadedSeq that are not in flight are backlog,
+		// read again by refillLocked.)
+		return true
 	})
 }

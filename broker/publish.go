@@ -125,7 +125,7 @@ func (r *router) route(m *store.Message, b *store.Batch) []delivery {
 				b.PutMessage(m)
 				stored = true
 			}
-			b.Enqueue(d.s.id, store.QueueEntry{Seq: seq, MsgID: m.ID, QoS: d.qos, Retain: d.retain, SubIDs: d.subIDs})
+			b.Enqueue(d.s.id, store.QueueEntry{Seq: seq, MsgID: m.ID, QoS: d.qos, Retain: d.retain, SubIDs: d.subIDs, Size: size})
 		}
 	}
 	return r.list

@@ -426,7 +426,7 @@ func (ss *session) allocPIDLocked() uint16 {
 
 func (ss *session) entry(om *outMsg) store.QueueEntry {
 	return store.QueueEntry{Seq: om.seq, MsgID: om.msg.ID, QoS: om.qos, Retain: om.retain,
-		SubIDs: om.subIDs, PacketID: om.pid, State: om.state}
+		SubIDs: om.subIDs, PacketID: om.pid, State: om.state, Size: om.msg.Size()}
 }
 
 func (ss *session) dequeueOp(b *store.Batch, om *outMsg) {

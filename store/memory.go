@@ -187,6 +187,30 @@ func (s *Memory) Queue(clientID string, after uint64, fn func(QueueEntry, *Messa
 	return nil
 }
 
+// QueueEntries implements Store.
+func (s *Memory) QueueEntries(clientID string, after uint64, fn func(QueueEntry) bool) error {
+	s.mu.Lock()
+	var entries []QueueEntry
+	if ms, ok := s.sessions[clientID]; ok {
+		for _, e := range ms.queue {
+			if e.Seq > after {
+				if m, ok := s.messages[e.MsgID]; ok && e.Size == 0 {
+					e.Size = m.msg.Size()
+				}
+				entries = append(entries, e)
+			}
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Seq < entries[j].Seq })
+	for _, e := range entries {
+		if !fn(e) {
+			break
+		}
+	}
+	return nil
+}
+
 // Inbound implements Store.
 func (s *Memory) Inbound(clientID string, fn func(uint16)) error {
 	s.mu.Lock()

@@ -84,6 +84,10 @@ type QueueEntry struct {
 	SubIDs   []int
 	PacketID uint16
 	State    EntryState
+	// Size is the message's Size, recorded with the entry so that a
+	// queue's bytes can be counted without reading its messages
+	// (QueueEntries). 0: unknown.
+	Size int
 }
 
 // EntryState is where an outbound QoS 1/2 delivery stands.
@@ -110,6 +114,14 @@ type Store interface {
 	// Queue calls fn for the queue entries of clientID with Seq > after,
 	// in order, with their messages, until fn returns false.
 	Queue(clientID string, after uint64, fn func(QueueEntry, *Message) bool) error
+	// QueueEntries is Queue without the messages: it calls fn for the
+	// entries of clientID with Seq > after, in order, until fn returns
+	// false. Each entry's Size is set (from the message if the entry did
+	// not record it). Unlike Queue it may include entries whose message
+	// is not stored (only damaged stores have those). Reading entries
+	// costs far less than reading messages: the broker counts a long
+	// queue at start-up with it.
+	QueueEntries(clientID string, after uint64, fn func(QueueEntry) bool) error
 	// Inbound calls fn for each QoS 2 packet id of clientID whose PUBREC
 	// was sent and whose PUBREL has not arrived.
 	Inbound(clientID string, fn func(packetID uint16)) error

@@ -20,6 +20,10 @@ import (
 // (as a *CorruptError naming its key) and never read as something else.
 const valueV1 = 1
 
+// entryV2 is the queue-entry encoding that adds the message's Size; V1
+// entries (written before) still decode, with Size 0 (unknown).
+const entryV2 = 2
+
 // ErrCorrupt is matched (errors.Is) by every error about stored data that
 // cannot be decoded.
 var ErrCorrupt = errors.New("badgerstore: corrupt data")
@@ -188,7 +192,8 @@ func (d *decoder) end() error {
 	return d.err
 }
 
-// Queue entry: version, MsgID, QoS, State|Retain<<7, PacketID, SubIDs.
+// Queue entry: version (entryV2), MsgID, QoS, State|Retain<<7, PacketID,
+// SubIDs, Size. Version 1 had no Size.
 
 func encodeEntry(e *store.QueueEntry) ([]byte, error) {
 	if e.QoS > 2 {
@@ -198,7 +203,7 @@ func encodeEntry(e *store.QueueEntry) ([]byte, error) {
 		return nil, fmt.Errorf("badgerstore: queue entry Seq %d: invalid state %d", e.Seq, e.State)
 	}
 	enc := encoder{b: make([]byte, 0, 16+2*len(e.SubIDs))}
-	enc.byte(valueV1)
+	enc.byte(entryV2)
 	enc.uvarint(e.MsgID)
 	enc.byte(e.QoS)
 	st := byte(e.State)
@@ -211,6 +216,7 @@ func encodeEntry(e *store.QueueEntry) ([]byte, error) {
 	for _, id := range e.SubIDs {
 		enc.varint(int64(id))
 	}
+	enc.uvarint(uint64(max(e.Size, 0)))
 	return enc.b, nil
 }
 
@@ -218,7 +224,10 @@ func encodeEntry(e *store.QueueEntry) ([]byte, error) {
 func decodeEntry(v []byte) (store.QueueEntry, error) {
 	d := decoder{b: v}
 	var e store.QueueEntry
-	d.version("queue entry")
+	ver := d.byte("queue entry encoding version")
+	if d.err == nil && ver != valueV1 && ver != entryV2 {
+		d.fail("unknown queue entry encoding version %d", ver)
+	}
 	e.MsgID = d.uvarint("MsgID")
 	e.QoS = d.byte("QoS")
 	st := d.byte("state")
@@ -228,6 +237,9 @@ func decodeEntry(v []byte) (store.QueueEntry, error) {
 		for i := range e.SubIDs {
 			e.SubIDs[i] = d.int("SubID")
 		}
+	}
+	if ver == entryV2 {
+		e.Size = int(d.uint("Size", math.MaxInt32))
 	}
 	if d.err == nil {
 		switch {

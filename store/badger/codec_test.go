@@ -183,3 +183,27 @@ func TestClientPrefixesDisjoint(t *testing.T) {
 		t.Error("client id of 70000 bytes accepted")
 	}
 }
+
+// TestDecodeEntryV1: queue entries written before entries recorded their
+// message's size still decode, with Size 0 (unknown); QueueEntries then
+// reads the message for it (store_test.go).
+func TestDecodeEntryV1(t *testing.T) {
+	// version 1, MsgID 300, QoS 1, state Sent|retain, PacketID 7, SubIDs [5]
+	v := []byte{1, 0xac, 0x02, 1, 0x81, 7, 1, 10}
+	e, err := decodeEntry(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.QueueEntry{MsgID: 300, QoS: 1, Retain: true, State: store.EntrySent, PacketID: 7, SubIDs: []int{5}}
+	if e.MsgID != want.MsgID || e.QoS != want.QoS || e.Retain != want.Retain || e.State != want.State ||
+		e.PacketID != want.PacketID || len(e.SubIDs) != 1 || e.SubIDs[0] != 5 || e.Size != 0 {
+		t.Errorf("decoded %+v, want %+v", e, want)
+	}
+	enc, err := encodeEntry(&store.QueueEntry{MsgID: 300, QoS: 1, Size: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := decodeEntry(enc); err != nil || e.Size != 100 || enc[0] != entryV2 {
+		t.Errorf("current encoding: version %d, decoded Size %d, %v; want version %d, Size 100", enc[0], e.Size, err, entryV2)
+	}
+}

@@ -49,6 +49,8 @@ const (
 	// queue entries, sessions) in the LSM tree; larger ones go to the
 	// value log.
 	valueThreshold = 1 << 10
+	// baseTableSize is the size of every SSTable (see badgerOptions).
+	baseTableSize = 1 << 20
 	// gcRounds bounds one value-log GC run: RunValueLogGC is called until
 	// it has nothing to rewrite, at most this many times.
 	gcRounds = 8
@@ -207,6 +209,12 @@ func (o *Options) badgerOptions() badger.Options {
 		// conflict detection would keep a hash of every written key.
 		WithDetectConflicts(false).
 		WithNumVersionsToKeep(1)
+	// Tables of 1 MiB at every level (Badger's default: 2 MiB, doubling
+	// per level): a compaction holds a builder of twice the table size
+	// per table it is writing, and with growing tables those builders
+	// were most of the process's memory while a long queue drained.
+	bo.BaseTableSize = baseTableSize
+	bo.TableSizeMultiplier = 1
 	return bo
 }
 

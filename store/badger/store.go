@@ -284,6 +284,45 @@ type queued struct {
 // page (256 entries or 1 MiB of messages), whatever the queue's length.
 // An entry whose message is not stored is skipped.
 func (s *Store) Queue(clientID string, after uint64, fn func(store.QueueEntry, *store.Message) bool) error {
+	err := scanQueue(s, clientID, after, func(txn *badger.Txn, e store.QueueEntry) (queued, int, bool, error) {
+		m, err := getMessage(txn, e.MsgID)
+		if m == nil || err != nil {
+			return queued{}, 0, false, err
+		}
+		return queued{e, m}, m.Size(), true, nil
+	}, func(q queued) bool { return fn(q.e, q.m) })
+	if err != nil {
+		return fmt.Errorf("badgerstore: queue of %q: %w", clientID, err)
+	}
+	return nil
+}
+
+// QueueEntries implements store.Store. It reads only the entries (small
+// values in the LSM tree), except for entries written before entries
+// recorded their message's size, whose message it reads for the size.
+func (s *Store) QueueEntries(clientID string, after uint64, fn func(store.QueueEntry) bool) error {
+	err := scanQueue(s, clientID, after, func(txn *badger.Txn, e store.QueueEntry) (store.QueueEntry, int, bool, error) {
+		if e.Size == 0 {
+			m, err := getMessage(txn, e.MsgID)
+			if err != nil {
+				return e, 0, false, err
+			}
+			if m != nil {
+				e.Size = m.Size()
+			}
+		}
+		return e, 64, true, nil
+	}, fn)
+	if err != nil {
+		return fmt.Errorf("badgerstore: queue entries of %q: %w", clientID, err)
+	}
+	return nil
+}
+
+// scanQueue pages through the queue entries of clientID with Seq > after
+// (see scanPages): get turns an entry into what fn receives, with its size
+// in memory, or skips it.
+func scanQueue[T any](s *Store, clientID string, after uint64, get func(*badger.Txn, store.QueueEntry) (T, int, bool, error), fn func(T) bool) error {
 	if after == math.MaxUint64 {
 		return nil
 	}
@@ -292,59 +331,18 @@ func (s *Store) Queue(clientID string, after uint64, fn func(store.QueueEntry, *
 		return err
 	}
 	seek := binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), after+1)
-	page := make([]queued, 0, 16)
-	for {
-		clear(page)
-		page = page[:0]
-		var next []byte
-		err := s.view(func(txn *badger.Txn) error {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-			defer it.Close()
-			size := 0
-			for it.Seek(seek); it.Valid(); it.Next() {
-				item := it.Item()
-				if len(page) == pageEntries || size >= pageBytes {
-					next = item.KeyCopy(nil)
-					return nil
-				}
-				key := item.Key()
-				if len(key) != len(prefix)+8 {
-					return corrupt(key, errors.New("queue key of the wrong length"))
-				}
-				var e store.QueueEntry
-				err := item.Value(func(v []byte) (err error) {
-					e, err = decodeEntry(v)
-					return err
-				})
-				if err != nil {
-					return corrupt(key, err)
-				}
-				e.Seq = binary.BigEndian.Uint64(key[len(prefix):])
-				m, err := getMessage(txn, e.MsgID)
-				if err != nil {
-					return err
-				}
-				if m == nil {
-					continue
-				}
-				page = append(page, queued{e, m})
-				size += m.Size()
-			}
-			return nil
-		})
+	return scanPages(s, prefix, seek, func(txn *badger.Txn, key, val []byte) (T, int, bool, error) {
+		var zero T
+		if len(key) != len(prefix)+8 {
+			return zero, 0, false, errors.New("queue key of the wrong length")
+		}
+		e, err := decodeEntry(val)
 		if err != nil {
-			return fmt.Errorf("badgerstore: queue of %q: %w", clientID, err)
+			return zero, 0, false, err
 		}
-		for _, q := range page {
-			if !fn(q.e, q.m) {
-				return nil
-			}
-		}
-		if next == nil {
-			return nil
-		}
-		seek = next
-	}
+		e.Seq = binary.BigEndian.Uint64(key[len(prefix):])
+		return get(txn, e)
+	}, fn)
 }
 
 // getMessage reads message id; nil if it is not stored.
@@ -371,10 +369,11 @@ func getMessage(txn *badger.Txn, id uint64) (*store.Message, error) {
 	return m, nil
 }
 
-// scanPages calls decode for each key with prefix, page by page (see
-// pageEntries), and then fn for the page's values.
-func scanPages[T any](s *Store, prefix []byte, decode func(key, val []byte) (T, int, error), fn func(T) error) error {
-	seek := prefix
+// scanPages calls decode for each key with prefix from seek on, page by
+// page (see pageEntries), and then fn for the page's values until fn
+// returns false. decode returns the value, its size in memory and whether
+// to keep it; an error from decode is reported as damage at that key.
+func scanPages[T any](s *Store, prefix, seek []byte, decode func(txn *badger.Txn, key, val []byte) (T, int, bool, error), fn func(T) bool) error {
 	var page []T
 	for {
 		clear(page)
@@ -392,15 +391,22 @@ func scanPages[T any](s *Store, prefix []byte, decode func(key, val []byte) (T, 
 				}
 				var v T
 				var n int
+				var keep bool
 				err := item.Value(func(val []byte) (err error) {
-					v, n, err = decode(item.Key(), val)
+					v, n, keep, err = decode(txn, item.Key(), val)
 					return err
 				})
+				var ce *CorruptError
+				if errors.As(err, &ce) {
+					return err // already names its key (a message read by decode)
+				}
 				if err != nil {
 					return corrupt(item.Key(), err)
 				}
-				page = append(page, v)
-				size += n
+				if keep {
+					page = append(page, v)
+					size += n
+				}
 			}
 			return nil
 		})
@@ -408,8 +414,8 @@ func scanPages[T any](s *Store, prefix []byte, decode func(key, val []byte) (T, 
 			return err
 		}
 		for _, v := range page {
-			if err := fn(v); err != nil {
-				return err
+			if !fn(v) {
+				return nil
 			}
 		}
 		if next == nil {
@@ -421,21 +427,31 @@ func scanPages[T any](s *Store, prefix []byte, decode func(key, val []byte) (T, 
 
 // Sessions implements store.Store.
 func (s *Store) Sessions(fn func(*store.SessionRecord) error) error {
-	return scanPages(s, []byte{prefixSession}, func(key, val []byte) (*store.SessionRecord, int, error) {
+	var ferr error
+	err := scanPages(s, []byte{prefixSession}, []byte{prefixSession}, func(_ *badger.Txn, key, val []byte) (*store.SessionRecord, int, bool, error) {
 		r, err := decodeSession(string(key[1:]), val)
-		return r, len(val), err
-	}, fn)
+		return r, len(val), true, err
+	}, func(r *store.SessionRecord) bool {
+		ferr = fn(r)
+		return ferr == nil
+	})
+	return errors.Join(err, ferr)
 }
 
 // Retained implements store.Store.
 func (s *Store) Retained(fn func(*store.Message) error) error {
-	return scanPages(s, []byte{prefixRetained}, func(key, val []byte) (*store.Message, int, error) {
+	var ferr error
+	err := scanPages(s, []byte{prefixRetained}, []byte{prefixRetained}, func(_ *badger.Txn, key, val []byte) (*store.Message, int, bool, error) {
 		m, err := decodeMessage(val)
 		if err == nil && m.Topic != string(key[1:]) {
 			err = fmt.Errorf("value holds topic %q", m.Topic)
 		}
-		return m, len(val), err
-	}, fn)
+		return m, len(val), true, err
+	}, func(m *store.Message) bool {
+		ferr = fn(m)
+		return ferr == nil
+	})
+	return errors.Join(err, ferr)
 }
 
 // Inbound implements store.Store.

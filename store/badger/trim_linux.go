@@ -36,7 +36,7 @@ import (
 // which Badger maps and unmaps) while it works: no mapping it found can
 // be unmapped and its addresses reused before it is done.
 
-const trimInterval = 100 * time.Millisecond
+const trimInterval = 20 * time.Millisecond
 
 type trimmer struct {
 	prefix []byte // the store directory's absolute path with a trailing slash

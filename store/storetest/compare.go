@@ -154,6 +154,9 @@ func diffEntry(want, got store.QueueEntry) string {
 	if got.State != want.State {
 		d = append(d, fmt.Sprintf("State = %d, want %d", got.State, want.State))
 	}
+	if got.Size != want.Size {
+		d = append(d, fmt.Sprintf("Size = %d, want %d", got.Size, want.Size))
+	}
 	return strings.Join(d, "; ")
 }
 

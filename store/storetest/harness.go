@@ -235,6 +235,34 @@ func checkQueue(t *testing.T, s store.Store, clientID string, after uint64, want
 			t.Errorf("Queue(%q, %d): message of entry Seq %d: %s", clientID, after, want[i].e.Seq, d)
 		}
 	}
+	checkQueueEntries(t, s, clientID, after, want)
+}
+
+// checkQueueEntries checks that QueueEntries yields the entries of want,
+// each with its recorded Size or else its message's.
+func checkQueueEntries(t *testing.T, s store.Store, clientID string, after uint64, want []queued) {
+	t.Helper()
+	var got []store.QueueEntry
+	if err := s.QueueEntries(clientID, after, func(e store.QueueEntry) bool {
+		got = append(got, e)
+		return true
+	}); err != nil {
+		t.Errorf("QueueEntries(%q, %d): %v", clientID, after, err)
+		return
+	}
+	if len(got) != len(want) {
+		t.Errorf("QueueEntries(%q, %d): %d entries, want %d", clientID, after, len(got), len(want))
+		return
+	}
+	for i, w := range want {
+		e := w.e
+		if e.Size == 0 {
+			e.Size = w.m.Size()
+		}
+		if d := diffEntry(e, got[i]); d != "" {
+			t.Errorf("QueueEntries(%q, %d): entry %d: %s", clientID, after, i, d)
+		}
+	}
 }
 
 func seqs(q []queued) []uint64 {

@@ -131,6 +131,38 @@ func testQueueStops(h *harness) {
 	}
 }
 
+// testQueueEntries: an entry's recorded Size comes back from Queue and
+// QueueEntries, and QueueEntries stops as soon as fn returns false.
+func testQueueEntries(h *harness) {
+	b := new(store.Batch)
+	var want []queued
+	for i := uint64(1); i <= 10; i++ {
+		m := plainMessage(i, "t")
+		e := store.QueueEntry{Seq: i, MsgID: i, QoS: 1, Size: int(1000 + i)}
+		b.PutMessage(m)
+		b.Enqueue("c", e)
+		want = append(want, queued{e, m})
+	}
+	h.mustCommit(b)
+	h.check(func(t *testing.T, s store.Store) {
+		checkQueue(t, s, "c", 0, want)
+		checkQueue(t, s, "c", 4, want[4:])
+		for _, stopAt := range []int{1, 3, 10} {
+			var got []uint64
+			err := s.QueueEntries("c", 0, func(e store.QueueEntry) bool {
+				got = append(got, e.Seq)
+				return len(got) < stopAt
+			})
+			if err != nil {
+				t.Errorf("QueueEntries: %v", err)
+			}
+			if len(got) != stopAt || got[0] != 1 || got[len(got)-1] != uint64(stopAt) {
+				t.Errorf("fn returning false at call %d: fn saw Seqs %v", stopAt, got)
+			}
+		}
+	})
+}
+
 // testQueueUpdate: queueing an entry with the Seq of an existing one
 // replaces it (a PUBLISH sent: PacketID and State set), and the message
 // stays.

@@ -105,6 +105,7 @@ var suite = []struct {
 	{"QueueInSeqOrder", testQueueOrder},
 	{"QueueAfterSkipsEarlierEntries", testQueueAfter},
 	{"QueueStopsWhenFnReturnsFalse", testQueueStops},
+	{"QueueEntriesSizeAndStop", testQueueEntries},
 	{"QueueEntryUpdateReplacesIt", testQueueUpdate},
 	{"QueueOfUnknownClientIsEmpty", testQueueUnknown},
 	{"MessageReleasedAfterLastDequeue", testReleaseOnDequeue},
