@@ -31,6 +31,9 @@ type config struct {
 	Durability string `yaml:"durability"`
 	// DataDir is where the Badger store keeps its files.
 	DataDir string `yaml:"data_dir"`
+	// DiskReserve is the free space the store leaves on data_dir's file
+	// system (badgerstore.Options.DiskReserve); 0: the store's default.
+	DiskReserve size `yaml:"disk_reserve"`
 	// Profile is auto, default or small (profile.go).
 	Profile string `yaml:"profile"`
 	// MemoryLimit is the Go runtime's soft memory limit; 0: see
@@ -262,6 +265,7 @@ func (c *config) validate(idx *keyIndex) []error {
 		if c.DataDir == "" {
 			v.errorf("data_dir", "must be set for durability %q", c.Durability)
 		}
+		v.intRange("disk_reserve", int64(c.DiskReserve), 0, math.MaxInt64)
 	default:
 		v.errorf("durability", "%q is not one of none, process, sync", c.Durability)
 	}

@@ -195,7 +195,7 @@ func openStore(cfg *config, profile string, log *slog.Logger) (*badgerstore.Stor
 	}
 	// Open logs where the store is, how long opening took and what it
 	// found.
-	o := badgerstore.Options{Dir: cfg.DataDir, Durability: d, Logger: log}
+	o := badgerstore.Options{Dir: cfg.DataDir, Durability: d, Logger: log, DiskReserve: int64(cfg.DiskReserve)}
 	storeSizing(&o, profile, strconv.IntSize)
 	return badgerstore.Open(o)
 }
