@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/weirmq/weir/internal/brokertest"
 )
 
 const (
@@ -229,7 +231,7 @@ func TestDockerfile(t *testing.T) {
 			if !strings.Contains(in.args, "CGO_ENABLED=0") || !strings.Contains(in.args, "-trimpath") {
 				t.Errorf("%s:%d: the build is not static and -trimpath: %s", dockerPath, in.line, in.args)
 			}
-			if tags := makeVar(t, "GOTAGS"); !strings.Contains(in.args, "-tags "+tags) {
+			if tags := brokertest.MakeVar(t, filepath.Join(repoRoot, "Makefile"), "GOTAGS"); !strings.Contains(in.args, "-tags "+tags) {
 				t.Errorf("%s:%d: the build lacks -tags %s (the Makefile's GOTAGS, as make dist builds)", dockerPath, in.line, tags)
 			}
 			if _, err := os.Stat(filepath.Join(repoRoot, "cmd/weir/main.go")); err != nil || !strings.Contains(in.args, "./cmd/weir") {
@@ -249,19 +251,4 @@ func TestDockerfile(t *testing.T) {
 	if !slices.ContainsFunc(ins, func(in instruction) bool { return in.cmd == "ARG" && in.args == "GO_VERSION="+string(m[1]) }) {
 		t.Errorf("%s: no ARG GO_VERSION=%s (go.mod's go version)", dockerPath, m[1])
 	}
-}
-
-// makeVar returns the default value of a `NAME ?= value` variable of the
-// Makefile.
-func makeVar(t *testing.T, name string) string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot, "Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^` + name + `\s*\?=\s*(.*\S)\s*$`).FindSubmatch(data)
-	if m == nil {
-		t.Fatalf("Makefile: no %s ?= line", name)
-	}
-	return string(m[1])
 }
