@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,12 +11,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/weirmq/weir/internal/brokertest"
 	"github.com/weirmq/weir/mqtt"
 )
 
@@ -102,22 +101,15 @@ func TestBinary(t *testing.T) {
 	})
 
 	t.Run("serve", func(t *testing.T) {
-		tcpAddr, wsAddr := freeAddr(t), freeAddr(t)
+		tcpAddr, wsAddr := brokertest.FreeAddr(t), brokertest.FreeAddr(t)
 		cfg := writeFile(t, dir, "serve.yaml", fmt.Sprintf(
 			"listeners:\n  tcp: %q\n  websocket: %q\n  websocket_path: /ws\nlog:\n  format: json\ndata_dir: %q\n",
 			tcpAddr, wsAddr, filepath.Join(dir, "data")))
 		p := startWeir(t, bin, "-config", cfg, "-log-level", "debug")
 
-		checkFor(t, 10*time.Second, func() error {
-			if p.exited() {
-				return errStop
-			}
-			c, err := net.Dial("tcp", tcpAddr)
-			if err == nil {
-				c.Close()
-			}
-			return err
-		}, p)
+		if _, err := p.WaitAccept(tcpAddr, 10*time.Second); err != nil {
+			t.Fatalf("%v\nlogs:\n%s", err, p.Logs())
+		}
 
 		conn, err := net.Dial("tcp", tcpAddr)
 		if err != nil {
@@ -130,22 +122,22 @@ func TestBinary(t *testing.T) {
 		defer cancel()
 		wc, _, err := websocket.Dial(ctx, "ws://"+wsAddr+"/ws", &websocket.DialOptions{Subprotocols: []string{"mqtt"}})
 		if err != nil {
-			t.Fatalf("websocket dial: %v\n%s", err, p.logs())
+			t.Fatalf("websocket dial: %v\n%s", err, p.Logs())
 		}
 		wsConn := websocket.NetConn(context.Background(), wc, websocket.MessageBinary)
 		defer wsConn.Close()
 		mqttConnect(t, wsConn)
 
-		p.signal(syscall.SIGHUP)
-		checkFor(t, 5*time.Second, func() error { return p.logged("SIGHUP: nothing to reload yet") }, p)
+		sendSignal(t, p, syscall.SIGHUP)
+		brokertest.Eventually(t, 5*time.Second, func() error { return logged(p, "SIGHUP: nothing to reload yet") })
 
-		p.signal(syscall.SIGTERM)
-		code, err := p.wait(10 * time.Second)
-		if err != nil {
-			t.Fatalf("%v\n%s", err, p.logs())
+		sendSignal(t, p, syscall.SIGTERM)
+		code, ok := p.Wait(10 * time.Second)
+		if !ok {
+			t.Fatalf("weir still running 10s after SIGTERM\n%s", p.Logs())
 		}
 		if code != 0 {
-			t.Errorf("exit %d, want 0\n%s", code, p.logs())
+			t.Errorf("exit %d, want 0\n%s", code, p.Logs())
 		}
 		// The broker closed the client connection on its way out.
 		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -155,7 +147,7 @@ func TestBinary(t *testing.T) {
 
 		// Logs are JSON, one object per line, with what an operator needs.
 		var msgs []string
-		for _, line := range strings.Split(strings.TrimSpace(p.logs()), "\n") {
+		for _, line := range strings.Split(strings.TrimSpace(p.Logs()), "\n") {
 			var rec struct {
 				Msg       string `json:"msg"`
 				Transport string `json:"transport"`
@@ -193,12 +185,12 @@ func TestBinary(t *testing.T) {
 		defer l.Close()
 		cfg := writeFile(t, dir, "busy.yaml", fmt.Sprintf("listeners:\n  tcp: %q\n  websocket: \"-\"\n", l.Addr().String()))
 		p := startWeir(t, bin, "-config", cfg)
-		code, err := p.wait(10 * time.Second)
-		if err != nil {
-			t.Fatal(err)
+		code, ok := p.Wait(10 * time.Second)
+		if !ok {
+			t.Fatalf("weir still running after 10s\n%s", p.Logs())
 		}
-		if code != 1 || !strings.Contains(p.logs(), "cannot serve") || !strings.Contains(p.logs(), "websocket listener disabled") {
-			t.Errorf("exit %d, want 1\n%s", code, p.logs())
+		if code != 1 || !strings.Contains(p.Logs(), "cannot serve") || !strings.Contains(p.Logs(), "websocket listener disabled") {
+			t.Errorf("exit %d, want 1\n%s", code, p.Logs())
 		}
 	})
 }
@@ -210,7 +202,10 @@ func buildWeir(t *testing.T) string {
 		t.Skip("go command not found")
 	}
 	bin := filepath.Join(t.TempDir(), "weir")
-	args := []string{"build", "-o", bin, "-ldflags", "-X main.version=v1.2.3-test -X main.commit=0123abc"}
+	// The release build tags (the Makefile's GOTAGS): the WebSocket
+	// listener must work without net/http's HTTP/2.
+	tags := brokertest.MakeVar(t, "../../Makefile", "GOTAGS")
+	args := []string{"build", "-o", bin, "-tags", tags, "-ldflags", "-X main.version=v1.2.3-test -X main.commit=0123abc"}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
@@ -221,10 +216,10 @@ func buildWeir(t *testing.T) string {
 	return bin
 }
 
-// weirEnv is the environment of the binary: a -race build otherwise
-// sleeps a second at exit.
+// weirEnv is added to the environment of the binary: a -race build
+// otherwise sleeps a second at exit.
 func weirEnv() []string {
-	return append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	return []string{"GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")}
 }
 
 // runWeir runs the binary to completion and returns its combined output
@@ -235,7 +230,7 @@ func runWeir(t *testing.T, bin string, args ...string) (string, int) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = t.TempDir() // the default data_dir is relative
-	cmd.Env = weirEnv()
+	cmd.Env = append(os.Environ(), weirEnv()...)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	switch {
@@ -255,18 +250,6 @@ func writeFile(t *testing.T, dir, name, content string) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-// freeAddr returns a loopback address with a port that was free a moment
-// ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // mqttConnect sends an MQTT 3.1.1 CONNECT on c and checks the CONNACK.
@@ -294,111 +277,29 @@ func mqttConnect(t *testing.T, c net.Conn) {
 	}
 }
 
-// process is a running weir binary.
-type process struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	out  *lockedBuffer
-	done chan struct{} // closed when the process has exited
-	err  error         // from Wait, valid after done
-}
-
-func startWeir(t *testing.T, bin string, args ...string) *process {
+// startWeir starts the binary with args in a new temporary directory (the
+// default data_dir is relative); it is killed, if still running, when the
+// test ends.
+func startWeir(t *testing.T, bin string, args ...string) *brokertest.Process {
 	t.Helper()
-	p := &process{t: t, out: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Dir = t.TempDir() // the default data_dir is relative
-	p.cmd.Env = weirEnv()
-	p.cmd.Stdout = p.out
-	p.cmd.Stderr = p.out
-	if err := p.cmd.Start(); err != nil {
+	p, err := brokertest.StartProcess(t, brokertest.ProcessOptions{Dir: t.TempDir(), Env: weirEnv()}, append([]string{bin}, args...)...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		if !p.exited() {
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
 	return p
 }
 
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
+func sendSignal(t *testing.T, p *brokertest.Process, sig os.Signal) {
+	t.Helper()
+	if err := p.Signal(sig); err != nil {
+		t.Fatal(err)
 	}
 }
 
-func (p *process) signal(sig os.Signal) {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatalf("signal %v: %v", sig, err)
-	}
-}
-
-// wait waits up to timeout for the process to exit and returns its code.
-func (p *process) wait(timeout time.Duration) (int, error) {
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		return -1, fmt.Errorf("weir still running after %v", timeout)
-	}
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		return ee.ExitCode(), nil
-	}
-	return 0, p.err
-}
-
-func (p *process) logs() string { return p.out.String() }
-
-func (p *process) logged(s string) error {
-	if strings.Contains(p.logs(), s) {
+// logged is nil once p has logged s; its error shows the logs.
+func logged(p *brokertest.Process, s string) error {
+	if strings.Contains(p.Logs(), s) {
 		return nil
 	}
-	return fmt.Errorf("not logged yet: %q", s)
-}
-
-// errStop makes checkFor give up at once.
-var errStop = errors.New("process exited")
-
-// checkFor polls cond every 10ms until it returns nil, failing the test
-// with the last error (and p's logs) after timeout or on errStop.
-func checkFor(t *testing.T, timeout time.Duration, cond func() error, p *process) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if errors.Is(err, errStop) || time.Now().After(deadline) {
-			t.Fatalf("%v\nlogs:\n%s", err, p.logs())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return fmt.Errorf("not logged yet: %q\nlogs:\n%s", s, p.Logs())
 }

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/weirmq/weir/internal/brokertest"
 )
 
 const (
@@ -228,6 +230,9 @@ func TestDockerfile(t *testing.T) {
 		if in.cmd == "RUN" && strings.Contains(in.args, "go build") {
 			if !strings.Contains(in.args, "CGO_ENABLED=0") || !strings.Contains(in.args, "-trimpath") {
 				t.Errorf("%s:%d: the build is not static and -trimpath: %s", dockerPath, in.line, in.args)
+			}
+			if tags := brokertest.MakeVar(t, filepath.Join(repoRoot, "Makefile"), "GOTAGS"); !strings.Contains(in.args, "-tags "+tags) {
+				t.Errorf("%s:%d: the build lacks -tags %s (the Makefile's GOTAGS, as make dist builds)", dockerPath, in.line, tags)
 			}
 			if _, err := os.Stat(filepath.Join(repoRoot, "cmd/weir/main.go")); err != nil || !strings.Contains(in.args, "./cmd/weir") {
 				t.Errorf("%s:%d: does not build ./cmd/weir", dockerPath, in.line)

@@ -16,11 +16,10 @@ package armtest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"debug/elf"
+	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -29,12 +28,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/weirmq/weir/internal/brokertest"
 )
 
 // target is a release binary and the emulator that runs it.
@@ -223,8 +222,8 @@ func functional(t *testing.T, prog []string, f *figures) {
 func idleSmall(t *testing.T, prog []string, f *figures) {
 	dir := t.TempDir()
 	b := startBroker(t, prog, writeConfig(t, dir, "profile: small\n"))
-	if !strings.Contains(b.logs.String(), "profile=small") {
-		t.Errorf("profile: small was not applied; logs:\n%s", b.logs)
+	if !strings.Contains(b.Logs(), "profile=small") {
+		t.Errorf("profile: small was not applied; logs:\n%s", b.Logs())
 	}
 	time.Sleep(idleWait)
 	f.rssSmallKB = b.rssKB(t)
@@ -259,7 +258,7 @@ func storeFlush(t *testing.T, tg target, prog []string) {
 		t.Fatalf("no SSTable in %s after writing %d messages: the test no longer makes Badger flush a memtable", dir, n)
 	}
 	b = startBroker(t, prog, cfg)
-	if m := regexp.MustCompile(`queue_entries=(\d+)`).FindStringSubmatch(b.logs.String()); m == nil || m[1] != strconv.Itoa(n) {
+	if m := regexp.MustCompile(`queue_entries=(\d+)`).FindStringSubmatch(b.Logs()); m == nil || m[1] != strconv.Itoa(n) {
 		t.Errorf("store reopened with queue entries %v, want %d", m, n)
 	}
 	if got, want := b.sub(t, "-c", "-i", offline, "-q", "1", "-t", "armtest/flush", "-C", "1"), "MSG 1 0 armtest/flush fill-000000-"; !strings.HasPrefix(got, want) {
@@ -280,24 +279,25 @@ var brokenStore = regexp.MustCompile(`.*(error flushing memtable|checksum valida
 // (ok false, with the log line) instead of failing the test.
 func (b *broker) stopOrBroken(t *testing.T) (ok bool, broken string) {
 	t.Helper()
-	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := b.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.After(stopTimeout)
 	for {
-		if l := brokenStore.FindString(b.logs.String()); l != "" {
-			b.cmd.Process.Kill()
-			<-b.done
+		if l := brokenStore.FindString(b.Logs()); l != "" {
+			if err := b.Kill(stopTimeout); err != nil {
+				t.Error(err)
+			}
 			return false, l
 		}
 		select {
-		case <-b.done:
-			if b.err != nil {
-				return false, fmt.Sprintf("exit %v after SIGTERM:\n%s", b.err, b.logs.tail())
+		case <-b.Done():
+			if st := b.State(); !st.Success() {
+				return false, fmt.Sprintf("%v after SIGTERM:\n%s", st, b.tail())
 			}
 			return true, ""
 		case <-deadline:
-			t.Fatalf("the broker did not exit within %v of SIGTERM:\n%s", stopTimeout, b.logs.tail())
+			t.Fatalf("the broker did not exit within %v of SIGTERM:\n%s", stopTimeout, b.tail())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -323,8 +323,8 @@ func store100k(t *testing.T, prog []string, f *figures) {
 
 	b = startBroker(t, prog, cfg)
 	f.start100k, f.open100k = b.started, b.storeOpened(t)
-	if m := regexp.MustCompile(`queue_entries=(\d+)`).FindStringSubmatch(b.logs.String()); m == nil {
-		t.Errorf("no queue_entries in the store's start-up log:\n%s", b.logs)
+	if m := regexp.MustCompile(`queue_entries=(\d+)`).FindStringSubmatch(b.Logs()); m == nil {
+		t.Errorf("no queue_entries in the store's start-up log:\n%s", b.Logs())
 	} else if n, _ := strconv.Atoi(m[1]); n != fillMessages {
 		t.Errorf("store opened with %d queue entries, want %d", n, fillMessages)
 	}
@@ -362,9 +362,10 @@ func buildTargets(t *testing.T, targets []target) string {
 	if _, err := os.Stat(goBin); err != nil {
 		goBin = "go"
 	}
+	tags := brokertest.MakeVar(t, filepath.Join(repoRoot, "Makefile"), "GOTAGS")
 	for _, tg := range targets {
-		cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(dir, "weir-linux-"+tg.name), "./cmd/weir")
-		cmd.Dir = "../.."
+		cmd := exec.Command(goBin, "build", "-trimpath", "-tags", tags, "-ldflags", "-s -w", "-o", filepath.Join(dir, "weir-linux-"+tg.name), "./cmd/weir")
+		cmd.Dir = repoRoot
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+tg.goarch, "GOARM="+tg.goarm)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("building %s: %v\n%s", tg.name, err, out)
@@ -378,11 +379,11 @@ func buildTargets(t *testing.T, targets []target) string {
 func writeConfig(t *testing.T, dir, extra string) string {
 	t.Helper()
 	content := fmt.Sprintf(`listeners:
-  tcp: "127.0.0.1:%d"
-  websocket: "127.0.0.1:%d"
+  tcp: %q
+  websocket: %q
 durability: process
 data_dir: %q
-`, freePort(t), freePort(t), filepath.Join(dir, "data")) + extra
+`, brokertest.FreeAddr(t), brokertest.FreeAddr(t), filepath.Join(dir, "data")) + extra
 	path := filepath.Join(dir, "weir.yaml")
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
@@ -390,22 +391,9 @@ data_dir: %q
 	return path
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // broker is a weir process under qemu.
 type broker struct {
-	cmd     *exec.Cmd
-	logs    *lockedBuffer
-	done    chan struct{}
-	err     error // of Wait, once done is closed
+	*brokertest.Process
 	port    string
 	started time.Duration // from exec to accepting TCP connections
 }
@@ -422,49 +410,30 @@ func startBroker(t *testing.T, prog []string, cfg string) *broker {
 	if m == nil {
 		t.Fatalf("no tcp listener in %s", cfg)
 	}
-	b := &broker{logs: &lockedBuffer{}, done: make(chan struct{}), port: string(m[1])}
-	b.cmd = exec.Command(prog[0], append(prog[1:len(prog):len(prog)], "-config", cfg)...)
-	b.cmd.Stdout, b.cmd.Stderr = b.logs, b.logs
-	start := time.Now()
-	if err := b.cmd.Start(); err != nil {
+	p, err := brokertest.StartProcess(t, brokertest.ProcessOptions{}, append(prog[:len(prog):len(prog)], "-config", cfg)...)
+	if err != nil {
 		t.Fatalf("starting %s: %v", strings.Join(prog, " "), err)
 	}
-	go func() { b.err = b.cmd.Wait(); close(b.done) }()
+	b := &broker{Process: p, port: string(m[1])}
 	t.Cleanup(func() {
-		if !b.exited() {
-			b.cmd.Process.Kill()
-			<-b.done
-		}
 		if t.Failed() {
-			t.Logf("broker logs (%s):\n%s", cfg, b.logs.tail())
+			t.Logf("broker logs (%s):\n%s", cfg, b.tail())
 		}
 	})
 	addr := net.JoinHostPort("127.0.0.1", b.port)
-	for deadline := start.Add(startTimeout); ; {
-		if b.exited() {
-			t.Fatalf("the broker exited during start-up (%v):\n%s", b.err, b.logs)
-		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the broker did not accept connections on %s within %v:\n%s", addr, startTimeout, b.logs)
-		}
-		time.Sleep(10 * time.Millisecond)
+	b.started, err = p.WaitAccept(addr, startTimeout)
+	var ee *brokertest.ExitError
+	switch {
+	case errors.As(err, &ee):
+		t.Fatalf("the broker exited during start-up (%v):\n%s", ee.State, b.Logs())
+	case err != nil:
+		t.Fatalf("%v:\n%s", err, b.Logs())
 	}
-	b.started = time.Since(start)
 	return b
 }
 
-func (b *broker) exited() bool {
-	select {
-	case <-b.done:
-		return true
-	default:
-		return false
-	}
-}
+// tail returns the last 8 KiB of the broker's output.
+func (b *broker) tail() string { return b.Log().Tail(8 << 10) }
 
 // stop sends SIGTERM (qemu passes it to the emulated program) and checks
 // that the broker exits with status 0 in time; it returns how long it
@@ -472,16 +441,14 @@ func (b *broker) exited() bool {
 func (b *broker) stop(t *testing.T) time.Duration {
 	t.Helper()
 	start := time.Now()
-	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := b.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-b.done:
-	case <-time.After(stopTimeout):
+	if _, ok := b.Wait(stopTimeout); !ok {
 		t.Fatalf("the broker did not exit within %v of SIGTERM", stopTimeout)
 	}
-	if b.err != nil {
-		t.Fatalf("the broker exited with %v after SIGTERM:\n%s", b.err, b.logs.tail())
+	if st := b.State(); !st.Success() {
+		t.Fatalf("the broker exited with %v after SIGTERM:\n%s", st, b.tail())
 	}
 	return time.Since(start)
 }
@@ -489,9 +456,9 @@ func (b *broker) stop(t *testing.T) time.Duration {
 // storeOpened returns the time the store's start-up log says opening took.
 func (b *broker) storeOpened(t *testing.T) string {
 	t.Helper()
-	m := regexp.MustCompile(`msg="store opened".* took=(\S+)`).FindStringSubmatch(b.logs.String())
+	m := regexp.MustCompile(`msg="store opened".* took=(\S+)`).FindStringSubmatch(b.Logs())
 	if m == nil {
-		t.Fatalf("the broker did not log \"store opened\":\n%s", b.logs)
+		t.Fatalf("the broker did not log \"store opened\":\n%s", b.Logs())
 	}
 	return m[1]
 }
@@ -502,11 +469,11 @@ func (b *broker) storeOpened(t *testing.T) string {
 func (b *broker) phases() string {
 	// The listener may accept before its log line is written.
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if strings.Contains(b.logs.String(), "msg=listening transport=tcp") {
+		if strings.Contains(b.Logs(), "msg=listening transport=tcp") {
 			break
 		}
 	}
-	logs := b.logs.String()
+	logs := b.Logs()
 	at := func(re string) (time.Time, bool) {
 		m := regexp.MustCompile(`time=(\S+) level=\S+ msg=` + re).FindStringSubmatch(logs)
 		if m == nil {
@@ -529,21 +496,15 @@ func (b *broker) phases() string {
 // emulated program's memory plus qemu's own and its translation cache.
 func (b *broker) rssKB(t *testing.T) int64 {
 	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", b.cmd.Process.Pid))
+	st, err := b.MemStatus()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for line := range strings.Lines(string(data)) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("VmRSS: %q: %v", rest, err)
-			}
-			return n
-		}
+	rss, ok := st["VmRSS"]
+	if !ok {
+		t.Fatalf("no VmRSS in /proc/%d/status", b.Pid())
 	}
-	t.Fatalf("no VmRSS in /proc/%d/status", b.cmd.Process.Pid)
-	return 0
+	return rss / 1024
 }
 
 // clientArgs are the connection arguments of the mosquitto clients.
@@ -667,10 +628,10 @@ func fill(t *testing.T, b *broker, topic string, n, size int) {
 			tok := window[0]
 			window = window[1:]
 			if !tok.WaitTimeout(clientTimeout) {
-				t.Fatalf("filler: no PUBACK within %v; broker logs:\n%s", clientTimeout, b.logs.tail())
+				t.Fatalf("filler: no PUBACK within %v; broker logs:\n%s", clientTimeout, b.tail())
 			}
 			if err := tok.Error(); err != nil {
-				t.Fatalf("filler: %v; broker logs:\n%s", err, b.logs.tail())
+				t.Fatalf("filler: %v; broker logs:\n%s", err, b.tail())
 			}
 		}
 	}
@@ -695,32 +656,3 @@ func checkSeq(t *testing.T, who, out string, want []string) {
 		rest = rest[i+len(w):]
 	}
 }
-
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// tail returns the last 8 KiB of the output.
-func (b *lockedBuffer) tail() string {
-	s := b.String()
-	if len(s) > 8<<10 {
-		s = "…" + s[len(s)-8<<10:]
-	}
-	return s
-}
-
-var _ io.Writer = (*lockedBuffer)(nil)

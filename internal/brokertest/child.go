@@ -3,15 +3,11 @@
 package brokertest
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,7 +17,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Child runs the real weir binary as a child process, for tests that must
+// Child runs the real weir binary as a child process (a Process per start),
+// for tests that must
 // kill it (SIGKILL: no deferred function, no Close, no flush runs), stop it
 // gracefully (SIGTERM), damage its data directory and start it again.
 //
@@ -45,15 +42,13 @@ type Child struct {
 	// ConfigPath is the configuration file written for the last start.
 	ConfigPath string
 
-	logs   childLog
+	logs   Log // of all runs
 	cfgDir string
 
-	mu    sync.Mutex
-	addr  string    // 127.0.0.1:port
-	cmd   *exec.Cmd // of the last start
-	done  chan struct{}
-	state *os.ProcessState // of the last start once it exited
-	runs  int
+	mu   sync.Mutex
+	addr string   // 127.0.0.1:port
+	proc *Process // of the last start
+	runs int
 }
 
 // ChildOptions configure a Child. The zero value runs the defaults of the
@@ -104,13 +99,13 @@ func NewChild(t testing.TB, opts ChildOptions) *Child {
 		opts.StartTimeout = 30 * time.Second
 	}
 	c := &Child{t: t, bin: BuildWeir(t), opts: opts, DataDir: opts.DataDir, cfgDir: t.TempDir()}
-	c.addr = freeAddr(t)
+	c.addr = FreeAddr(t)
 	t.Cleanup(func() {
 		if c.Running() {
 			c.kill()
 		}
 		if t.Failed() {
-			t.Logf("weir child logs (last 256 KiB):\n%s", c.logs.tail(256<<10))
+			t.Logf("weir child logs (last 256 KiB):\n%s", c.logs.Tail(256<<10))
 		}
 	})
 	return c
@@ -172,18 +167,6 @@ func buildWeir() (string, error) {
 	return bin, nil
 }
 
-// freeAddr returns 127.0.0.1:port with a port that was free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // Addr is the host:port of the child's TCP listener.
 func (c *Child) Addr() string {
 	c.mu.Lock()
@@ -191,31 +174,26 @@ func (c *Child) Addr() string {
 	return c.addr
 }
 
-// Pid is the process id of the last start.
-func (c *Child) Pid() int {
+// Process is the process of the last start, nil before the first.
+func (c *Child) Process() *Process {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cmd == nil || c.cmd.Process == nil {
-		return 0
+	return c.proc
+}
+
+// Pid is the process id of the last start.
+func (c *Child) Pid() int {
+	if p := c.Process(); p != nil {
+		return p.Pid()
 	}
-	return c.cmd.Process.Pid
+	return 0
 }
 
 // Running reports whether the child process of the last start has not
 // exited yet.
 func (c *Child) Running() bool {
-	c.mu.Lock()
-	done := c.done
-	c.mu.Unlock()
-	if done == nil {
-		return false
-	}
-	select {
-	case <-done:
-		return false
-	default:
-		return true
-	}
+	p := c.Process()
+	return p != nil && !p.Exited()
 }
 
 // Start starts the child and waits until its port accepts connections; it
@@ -242,19 +220,6 @@ func (c *Child) Restart() time.Duration {
 	return c.Start()
 }
 
-// ExitError is TryStart's error when the child exited before its port
-// accepted connections.
-type ExitError struct {
-	State *os.ProcessState
-}
-
-func (e *ExitError) Error() string {
-	return "weir exited before accepting connections: " + e.State.String()
-}
-
-// ExitCode is the child's exit status, or -1 if a signal ended it.
-func (e *ExitError) ExitCode() int { return e.State.ExitCode() }
-
 // TryStart is Start that returns an error instead of failing the test: an
 // *ExitError if the child exited before its port accepted (a refusal to
 // start, which tests of damaged data directories expect), another error
@@ -271,7 +236,7 @@ func (c *Child) TryStart() (time.Duration, error) {
 		var ee *ExitError
 		if errors.As(err, &ee) && attempt < 3 && strings.Contains(c.RunLogs(), "address already in use") {
 			c.mu.Lock()
-			c.addr = freeAddr(c.t)
+			c.addr = FreeAddr(c.t)
 			c.mu.Unlock()
 			continue
 		}
@@ -284,58 +249,26 @@ func (c *Child) startOnce() (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	cmd := exec.Command(c.bin, "-config", path)
-	if len(c.opts.Env) > 0 {
-		cmd.Env = append(os.Environ(), c.opts.Env...)
-	}
 	c.mu.Lock()
 	c.runs++
 	run := c.runs
-	c.mu.Unlock()
-	c.logs.startRun(run)
-	cmd.Stdout = &c.logs
-	cmd.Stderr = &c.logs
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	done := make(chan struct{})
-	c.mu.Lock()
-	c.cmd, c.done, c.state, c.ConfigPath = cmd, done, nil, path
 	addr := c.addr
 	c.mu.Unlock()
-	c.logs.printf("=== pid %d, config %s, listening on %s\n", cmd.Process.Pid, path, addr)
-	go func() {
-		cmd.Wait() // the exit status is in cmd.ProcessState
-		c.mu.Lock()
-		c.state = cmd.ProcessState
-		c.mu.Unlock()
-		close(done)
-	}()
-
-	deadline := start.Add(c.opts.StartTimeout)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			took := time.Since(start)
-			conn.Close()
-			select {
-			case <-done: // what answered was not the child
-				return 0, &ExitError{State: cmd.ProcessState}
-			default:
-				return took, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			c.kill()
-			return 0, fmt.Errorf("weir did not accept connections on %s within %v", addr, c.opts.StartTimeout)
-		}
-		select {
-		case <-done:
-			return 0, &ExitError{State: cmd.ProcessState}
-		case <-time.After(2 * time.Millisecond): // poll interval
-		}
+	c.logs.StartRun(fmt.Sprintf("run %d", run))
+	p, err := StartProcess(c.t, ProcessOptions{Env: c.opts.Env, Log: &c.logs}, c.bin, "-config", path)
+	if err != nil {
+		return 0, err
 	}
+	c.mu.Lock()
+	c.proc, c.ConfigPath = p, path
+	c.mu.Unlock()
+	c.logs.Printf("=== pid %d, config %s, listening on %s\n", p.Pid(), path, addr)
+	took, err := p.WaitAccept(addr, c.opts.StartTimeout)
+	var ee *ExitError
+	if err != nil && !errors.As(err, &ee) {
+		c.kill()
+	}
+	return took, err
 }
 
 // writeConfig writes the configuration file for the next start.
@@ -393,16 +326,10 @@ func (c *Child) Kill() {
 }
 
 func (c *Child) kill() {
-	c.mu.Lock()
-	cmd, done := c.cmd, c.done
-	c.mu.Unlock()
-	cmd.Process.Signal(syscall.SIGKILL)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		c.t.Errorf("weir (pid %d) still running 10s after SIGKILL", cmd.Process.Pid)
+	if err := c.Process().Kill(10 * time.Second); err != nil {
+		c.t.Error(err)
 	}
-	c.logs.printf("=== killed (SIGKILL)\n")
+	c.logs.Printf("=== killed (SIGKILL)\n")
 }
 
 // Term sends SIGTERM and waits (at most 20 seconds: the binary's graceful
@@ -423,47 +350,35 @@ func (c *Child) Signal(sig os.Signal, timeout time.Duration) int {
 	if !c.Running() {
 		c.t.Fatal("Signal: weir is not running")
 	}
-	c.mu.Lock()
-	cmd, done := c.cmd, c.done
-	c.mu.Unlock()
-	if err := cmd.Process.Signal(sig); err != nil {
-		c.t.Fatalf("signal %v: %v", sig, err)
+	p := c.Process()
+	if err := p.Signal(sig); err != nil {
+		c.t.Fatal(err)
 	}
-	select {
-	case <-done:
-	case <-time.After(timeout):
+	code, ok := p.Wait(timeout)
+	if !ok {
 		c.kill()
 		c.t.Fatalf("weir still running %v after %v; killed\nlogs of this run:\n%s", timeout, sig, c.RunLogs())
 	}
-	return c.ExitCode()
+	return code
 }
 
 // Wait waits up to timeout for the child to exit on its own and returns
 // its exit status; ok is false if it is still running.
 func (c *Child) Wait(timeout time.Duration) (code int, ok bool) {
-	c.mu.Lock()
-	done := c.done
-	c.mu.Unlock()
-	if done == nil {
+	p := c.Process()
+	if p == nil {
 		return 0, false
 	}
-	select {
-	case <-done:
-		return c.ExitCode(), true
-	case <-time.After(timeout):
-		return 0, false
-	}
+	return p.Wait(timeout)
 }
 
 // ExitCode is the exit status of the last start once it exited (-1 if a
 // signal ended it, or if it still runs).
 func (c *Child) ExitCode() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state == nil {
-		return -1
+	if p := c.Process(); p != nil {
+		return p.ExitCode()
 	}
-	return c.state.ExitCode()
+	return -1
 }
 
 // PeakRSS returns the child's peak resident set size in bytes: VmHWM from
@@ -471,13 +386,11 @@ func (c *Child) ExitCode() int {
 // has exited. Pages of memory-mapped files (Badger maps its logs and
 // tables) count as resident too; MemStatus tells them apart.
 func (c *Child) PeakRSS() (int64, error) {
-	c.mu.Lock()
-	cmd, state := c.cmd, c.state
-	c.mu.Unlock()
-	if cmd == nil {
+	p := c.Process()
+	if p == nil {
 		return 0, errors.New("weir was never started")
 	}
-	if state != nil {
+	if state := p.State(); state != nil {
 		if ru, ok := state.SysUsage().(*syscall.Rusage); ok {
 			return int64(ru.Maxrss) * 1024, nil // KiB on Linux
 		}
@@ -497,29 +410,11 @@ func (c *Child) PeakRSS() (int64, error) {
 // MemStatus returns the memory figures of /proc/<pid>/status of the
 // running child (VmHWM, VmRSS, RssAnon, RssFile, …), in bytes.
 func (c *Child) MemStatus() (map[string]int64, error) {
-	pid := c.Pid()
-	if pid == 0 || !c.Running() {
+	p := c.Process()
+	if p == nil {
 		return nil, errors.New("weir is not running")
 	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st := map[string]int64{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok || !strings.HasPrefix(name, "Vm") && !strings.HasPrefix(name, "Rss") {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s %q: %w", name, rest, err)
-		}
-		st[name] = kb * 1024
-	}
-	return st, sc.Err()
+	return p.MemStatus()
 }
 
 // Logs returns everything the child wrote, over all its runs, each run
@@ -527,55 +422,4 @@ func (c *Child) MemStatus() (map[string]int64, error) {
 func (c *Child) Logs() string { return c.logs.String() }
 
 // RunLogs returns what the child wrote in its last run only.
-func (c *Child) RunLogs() string { return c.logs.lastRun() }
-
-// childLog collects the output of the child's runs.
-type childLog struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	runFrom int // offset in buf where the last run starts
-}
-
-func (l *childLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *childLog) printf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fmt.Fprintf(&l.buf, format, args...)
-}
-
-func (l *childLog) startRun(n int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.buf.Len() > 0 && !bytes.HasSuffix(l.buf.Bytes(), []byte("\n")) {
-		l.buf.WriteByte('\n') // a line cut short by SIGKILL
-	}
-	l.runFrom = l.buf.Len()
-	fmt.Fprintf(&l.buf, "=== run %d\n", n)
-}
-
-func (l *childLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *childLog) lastRun() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.buf.Bytes()[l.runFrom:])
-}
-
-func (l *childLog) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buf.Bytes()
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
-}
+func (c *Child) RunLogs() string { return c.logs.LastRun() }
