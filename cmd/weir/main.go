@@ -142,6 +142,11 @@ func serve(cfg *config, source string, set func(string) bool, log *slog.Logger) 
 	}
 	profile := setupMemory(cfg, set, log)
 	opts := cfg.options(log)
+	sec, err := setupSecurity(cfg, &opts, log)
+	if err != nil {
+		log.Error("cannot load the TLS or auth files", "err", err)
+		return 1
+	}
 	st, err := openStore(cfg, profile, log)
 	if err != nil {
 		log.Error("cannot open the store", "data_dir", cfg.DataDir, "err", err)
@@ -174,7 +179,7 @@ func serve(cfg *config, source string, set func(string) bool, log *slog.Logger) 
 			return 1
 		case sig := <-sigc:
 			if sig == syscall.SIGHUP {
-				log.Info("SIGHUP: nothing to reload yet")
+				sec.reload(log) // logs what it did and why not
 				continue
 			}
 			return shutdown(srv, sig, sigc, log)
