@@ -35,6 +35,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "passwd" {
+		return runPasswd(args[1:], os.Stdin, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("weir", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "read the configuration from `FILE` (YAML); without it, the built-in defaults apply")
@@ -43,7 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "", "log `format`: text or json (overrides log.format)")
 	logLevel := fs.String("log-level", "", "log `level`: debug, info, warn or error (overrides log.level)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: weir [flags]\n\nWeir is an MQTT broker for edge gateways.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: weir [flags]\n       weir passwd [-c] [-b] [-D] FILE USERNAME [PASSWORD]   (see weir passwd -h)\n\n"+
+			"Weir is an MQTT broker for edge gateways.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
