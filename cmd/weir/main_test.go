@@ -137,7 +137,7 @@ func TestBinary(t *testing.T) {
 		mqttConnect(t, wsConn)
 
 		p.signal(syscall.SIGHUP)
-		checkFor(t, 5*time.Second, func() error { return p.logged("SIGHUP: nothing to reload yet") }, p)
+		checkFor(t, 5*time.Second, func() error { return p.logged("SIGHUP: nothing to reload") }, p)
 
 		p.signal(syscall.SIGTERM)
 		code, err := p.wait(10 * time.Second)
@@ -175,7 +175,7 @@ func TestBinary(t *testing.T) {
 			"store opened",
 			"listening tcp " + tcpAddr,
 			"listening websocket " + wsAddr,
-			"SIGHUP: nothing to reload yet",
+			"SIGHUP: nothing to reload (no TLS, no auth files)",
 			"shutting down",
 			"stopped",
 		} {
