@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -56,6 +57,13 @@ func (c *client) authenticate(p *mqtt.Connect, id string) (ci *ClientInfo, authD
 			why = "not authorized"
 		}
 		s.loginFailed(c, host, ci, why)
+		if ci.HasUsername {
+			// The username helps find a misconfigured device; it is
+			// clipped since it comes from the client. Never the password.
+			why += fmt.Sprintf(" (username %q)", clip(ci.Username, 64))
+		} else {
+			why += " (no username)"
+		}
 		return ci, nil, code, why
 	}
 	return ci, nil, mqtt.Success, ""
@@ -175,4 +183,12 @@ func (f *failLimiter) fail(host string, now time.Time) bool {
 	}
 	e.n++
 	return e.n == f.max
+}
+
+// clip shortens s to at most n bytes for a log line.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -143,7 +143,7 @@ func TestAuthFailuresRateLimitedAndLoggedWithoutSecrets(t *testing.T) {
 		t.Errorf("AuthFailures %d, want 3", st.AuthFailures)
 	}
 	out := logs.String()
-	if !strings.Contains(out, "failed logins over the limit") || !strings.Contains(out, "bad username or password") {
+	if !strings.Contains(out, "failed logins over the limit") || !strings.Contains(out, `bad username or password (username \"alice\")`) {
 		t.Errorf("failures not logged:\n%s", out)
 	}
 	for _, secret := range []string{"right-pw", "guess-a", "guess-b", "guess-c"} {

@@ -175,6 +175,7 @@ func TestBinary(t *testing.T) {
 			"store opened",
 			"listening tcp " + tcpAddr,
 			"listening websocket " + wsAddr,
+			"no authentication configured: any client may connect",
 			"SIGHUP: nothing to reload (no TLS, no auth files)",
 			"shutting down",
 			"stopped",
