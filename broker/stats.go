@@ -16,7 +16,7 @@ const (
 	dropNoSharedMember                   // shared subscription group had no other member
 	dropQoS0ForRoom                      // queued QoS 0 message dropped to make room for QoS 1/2
 	dropQuota                            // PUBLISH refused: a queue or store budget is spent
-	dropNotAuthorized                    // PUBLISH or delivery the access control refused
+	dropNotAuthorized                    // PUBLISH the access control refused
 	dropRetainLimit                      // retained message over MaxRetainedMessages/Bytes
 	numDropReasons
 )
