@@ -227,7 +227,8 @@ func (a *ACL) decide(c Client, try func(*rule, *Client) (matched, allowed bool))
 	}
 	for i := range a.patterns {
 		r := &a.patterns[i]
-		if !c.HasUser && r.usesUser() {
+		// An empty name never stands for a level (as in Mosquitto).
+		if r.uses("%u") && (!c.HasUser || c.Username == "") || r.uses("%c") && c.ClientID == "" {
 			continue
 		}
 		if m, ok := try(r, &c); m {
@@ -237,9 +238,10 @@ func (a *ACL) decide(c Client, try func(*rule, *Client) (matched, allowed bool))
 	return false
 }
 
-func (r *rule) usesUser() bool {
+// uses reports whether a pattern has the level v ("%u" or "%c").
+func (r *rule) uses(v string) bool {
 	for _, l := range r.levels {
-		if l == "%u" {
+		if l == v {
 			return true
 		}
 	}

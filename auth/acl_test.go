@@ -71,6 +71,8 @@ func TestACLAllowed(t *testing.T) {
 		{"pattern deny first", carol, Write, "devices/c1/locked", false},
 		{"no section, no pattern match", carol, Read, "public/news", false},
 		{"wildcard client id denied with patterns", evil, Write, "devices/+/x", false},
+		{"empty username is no level", Client{HasUser: true, ClientID: "e1"}, Read, "users//inbox", false},
+		{"%u is a whole level only", carol, Read, "users/carolx/inbox", false},
 	} {
 		if got := a.Allowed(c.who, c.acc, c.topic); got != c.want {
 			t.Errorf("%s: Allowed(%+v, %d, %q) = %v, want %v", c.name, c.who, c.acc, c.topic, got, c.want)
