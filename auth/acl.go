@@ -179,13 +179,7 @@ type Client struct {
 // Allowed reports whether c may publish (Write) to or receive (Read) a
 // message on topic.
 func (a *ACL) Allowed(c Client, acc Access, topic string) bool {
-	return a.decide(c, func(r *rule, c *Client) (matched, allowed bool) {
-		if !matchTopic(r, c, topic) {
-			return false, false
-		}
-		// A matching rule that grants something else does not decide.
-		return r.access == Deny || r.access&acc != 0, r.access != Deny
-	})
+	return a.decide(&c, &query{acc: acc, topic: topic})
 }
 
 // AllowedSubscribe reports whether c may subscribe to filter. A
@@ -198,24 +192,42 @@ func (a *ACL) Allowed(c Client, acc Access, topic string) bool {
 // only on delivery; refusing the ones that can never deliver anything
 // tells the client at once, with SUBACK 0x87 / 0x80.)
 func (a *ACL) AllowedSubscribe(c Client, filter string) bool {
-	fl := strings.Split(filter, "/")
-	return a.decide(c, func(r *rule, c *Client) (matched, allowed bool) {
-		if r.access == Deny {
-			return covers(r, c, fl), false
-		}
-		return r.access&Read != 0 && intersects(r, c, fl), true
-	})
+	return a.decide(&c, &query{sub: true, filter: strings.Split(filter, "/")})
 }
 
-// decide runs the rules in Mosquitto's order; try reports whether a rule
-// matches and, if so, what it decides.
-func (a *ACL) decide(c Client, try func(*rule, *Client) (matched, allowed bool)) bool {
+// query is what decide asks each rule: may c access topic with acc, or
+// (sub) may it subscribe to filter.
+type query struct {
+	acc    Access
+	topic  string
+	sub    bool
+	filter []string
+}
+
+// try reports whether rule r decides q and, if so, what.
+func (q *query) try(r *rule, c *Client) (matched, allowed bool) {
+	if q.sub {
+		if r.access == Deny {
+			return covers(r, c, q.filter), false
+		}
+		return r.access&Read != 0 && intersects(r, c, q.filter), true
+	}
+	if !matchTopic(r, c, q.topic) {
+		return false, false
+	}
+	// A matching rule that grants something else does not decide.
+	return r.access == Deny || r.access&q.acc != 0, r.access != Deny
+}
+
+// decide runs the rules in Mosquitto's order; the first rule that
+// matches decides.
+func (a *ACL) decide(c *Client, q *query) bool {
 	list := a.anon
 	if c.HasUser {
 		list = a.users[c.Username]
 	}
 	for i := range list {
-		if m, ok := try(&list[i], &c); m {
+		if m, ok := q.try(&list[i], c); m {
 			return ok
 		}
 	}
@@ -231,7 +243,7 @@ func (a *ACL) decide(c Client, try func(*rule, *Client) (matched, allowed bool))
 		if r.uses("%u") && (!c.HasUser || c.Username == "") || r.uses("%c") && c.ClientID == "" {
 			continue
 		}
-		if m, ok := try(r, &c); m {
+		if m, ok := q.try(r, c); m {
 			return ok
 		}
 	}
