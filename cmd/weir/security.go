@@ -137,6 +137,10 @@ func setupSecurity(cfg *config, opts *broker.Options, log *slog.Logger) (*securi
 		return nil, err
 	}
 	sec.access, opts.Access = fa, fa
+	if a.PasswordFile == "" && a.allowAnonymous() && !cfg.Listeners.TLS.UseIdentityAsUsername {
+		log.Warn("auth.acl_file without auth.password_file: usernames are not verified, so any client " +
+			"can claim any user's ACL rights; set a password file or use_identity_as_username")
+	}
 	log.Info("authentication", "password_file", a.PasswordFile, "users", fa.Users(), "acl_file", a.ACLFile,
 		"allow_anonymous", a.allowAnonymous(), "use_identity_as_username", cfg.Listeners.TLS.UseIdentityAsUsername)
 	return sec, nil
