@@ -509,3 +509,21 @@ func TestEditDistance(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSListenerAddressReused needs certificate files that load, so that
+// the address is the only problem.
+func TestTLSListenerAddressReused(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := brokertest.NewCA(t, "ca").WriteCert(t, dir, "s", "s", true)
+	in := fmt.Sprintf("listeners:\n  tcp: \":1883\"\n  websocket: \":8080\"\n  tls:\n    mqtt: \":8080\"\n"+
+		"    websocket: \":1883\"\n    cert_file: %q\n    key_file: %q\n", cert, key)
+	_, err := parseConfig([]byte(in))
+	for _, want := range []string{
+		`line 5: listeners.tls.mqtt: ":8080" is also listeners.websocket; use another port`,
+		`line 6: listeners.tls.websocket: ":1883" is also listeners.tcp; use another port`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not contain %q", err, want)
+		}
+	}
+}

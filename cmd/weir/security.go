@@ -69,11 +69,16 @@ func (c *config) validateSecurity(v *validator) {
 		v.errorf("listeners.tls.min_version", "%q is not one of 1.2, 1.3", t.MinVersion)
 	}
 	if t.enabled() {
-		if t.MQTT != "" && t.MQTT != "-" {
-			v.addr("listeners.tls.mqtt", t.MQTT)
-		}
-		if t.WebSocket != "" && t.WebSocket != "-" {
-			v.addr("listeners.tls.websocket", t.WebSocket)
+		used := map[string]string{c.Listeners.TCP: "listeners.tcp", c.Listeners.WebSocket: "listeners.websocket"}
+		for _, l := range []struct{ path, addr string }{{"listeners.tls.mqtt", t.MQTT}, {"listeners.tls.websocket", t.WebSocket}} {
+			if l.addr == "" || l.addr == "-" {
+				continue
+			}
+			v.addr(l.path, l.addr)
+			if other, dup := used[l.addr]; dup && !strings.HasSuffix(l.addr, ":0") {
+				v.errorf(l.path, "%q is also %s; use another port", l.addr, other)
+			}
+			used[l.addr] = l.path
 		}
 		switch {
 		case t.KeyFile == "":
