@@ -1,8 +1,9 @@
 # Weir build and test entry points. `make test` is what CI runs (.ci/run).
 GO        ?= go
 FUZZTIME  ?= 10s
-# Debian packages the test suite needs; installed by `make deps` when missing.
-DEB_PKGS  ?= mosquitto-clients qemu-user
+# Debian packages the test suite needs; installed by `make deps` when missing
+# (mosquitto: mosquitto_passwd and the broker for the password-file interop tests).
+DEB_PKGS  ?= mosquitto-clients mosquitto qemu-user
 
 .PHONY: all build test deps vet fuzz clean dist test-arm check-size
 

@@ -43,6 +43,7 @@ type client struct {
 	batch      store.Batch // reused for publishes that write nothing
 	router     router
 	inflightIn atomic.Int32 // QoS 1/2 PUBLISH not yet acknowledged by us
+	pubRate    tokenBucket  // Options.PublishRate (limits.go)
 
 	// Writer state, under wmu.
 	wmu        sync.Mutex

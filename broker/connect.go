@@ -55,10 +55,6 @@ func (c *client) handleConnect(pkt []byte) bool {
 	if max := s.opts.MaxConnections; max > 0 && s.clientCount() > max {
 		return refuse(mqtt.ServerBusy, "too many connections")
 	}
-	if v == mqtt.V5 && p.Props.AuthMethod != "" {
-		// No enhanced authentication method is configured [MQTT-4.12.0-1].
-		return refuse(mqtt.BadAuthenticationMethod, "unsupported authentication method "+p.Props.AuthMethod)
-	}
 	id := p.ClientID
 	assigned := false
 	if id == "" {
@@ -72,6 +68,13 @@ func (c *client) handleConnect(pkt []byte) bool {
 	}
 	c.id = id
 	c.log = c.log.With("client", id)
+	who, authData, code, why := c.authenticate(&p, id)
+	if code != mqtt.Success {
+		return refuse(code, why)
+	}
+	if p.Will != nil && !s.canPublish(who, p.Will.Topic) {
+		return refuse(mqtt.NotAuthorized, "will topic not allowed")
+	}
 
 	var serverKeepAlive bool
 	ka := p.KeepAlive
@@ -121,7 +124,7 @@ func (c *client) handleConnect(pkt []byte) bool {
 		}
 	}
 
-	present, ok := s.attach(c, id, p.CleanStart, expiry, will)
+	present, ok := s.attach(c, id, p.CleanStart, expiry, will, who)
 	if !ok {
 		return refuse(mqtt.ServerUnavailable, "server shutting down")
 	}
@@ -143,6 +146,9 @@ func (c *client) handleConnect(pkt []byte) bool {
 		pr.ReceiveMaximum = s.opts.ReceiveMaximum
 		pr.TopicAliasMaximum = uint16(s.opts.TopicAliasMaximum)
 		pr.MaximumPacketSize = uint32(s.opts.MaxPacketSize)
+		if p.Props.AuthMethod != "" {
+			pr.AuthMethod, pr.AuthData = p.Props.AuthMethod, authData // §4.12
+		}
 		if p.Props.RequestResponseInfo == 1 && s.opts.ResponseInformation != "" {
 			pr.ResponseInfo = s.opts.ResponseInformation + id
 		}
@@ -190,7 +196,7 @@ func newClientID() string {
 // from an existing connection [MQTT-3.1.4-3], starting a new one when
 // clean is set or none exists [MQTT-3.1.2-4]. It reports whether a
 // session was present [MQTT-3.2.2-2].
-func (s *Server) attach(c *client, id string, clean bool, expiry uint32, will *store.Will) (present, ok bool) {
+func (s *Server) attach(c *client, id string, clean bool, expiry uint32, will *store.Will, who *ClientInfo) (present, ok bool) {
 	// One connect at a time per client id keeps takeover simple: the old
 	// connection is fully detached before the new one attaches.
 	defer s.lockClientID(id)()
@@ -245,6 +251,7 @@ func (s *Server) attach(c *client, id string, clean bool, expiry uint32, will *s
 		ss.expiryTimer = nil
 	}
 	ss.c = c
+	ss.who.Store(who)
 	ss.ready = false
 	ss.version = c.version
 	ss.expiry = expiry

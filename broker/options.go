@@ -2,6 +2,7 @@ package broker
 
 import (
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/weirmq/weir/store"
@@ -18,6 +19,39 @@ type Options struct {
 	// WSPath is the HTTP path of the WebSocket endpoint. Default "/mqtt".
 	WSPath string
 
+	// TLS, when set, makes ListenAndServe also serve MQTT over TLS on
+	// TLSAddr and, if WSSAddr is set, MQTT over secure WebSocket there.
+	TLS *TLSConfig
+	// TLSAddr is the MQTT over TLS address; "-" disables it. Default
+	// ":8883". Used only with TLS.
+	TLSAddr string
+	// WSSAddr is the secure WebSocket address (e.g. ":8443"). Default ""
+	// (disabled). Used only with TLS.
+	WSSAddr string
+	// UseIdentityAsUsername takes the username of a client that presents a
+	// verified certificate from the certificate's common name; the
+	// certificate is its authentication (no password is checked). A client
+	// on a TLS connection without a verified certificate is refused
+	// (CONNACK 0x87 / 0x05). Plain-TCP connections are not affected.
+	UseIdentityAsUsername bool
+
+	// Access authenticates clients and authorises what they publish, read
+	// and subscribe to. Default nil: every client is accepted and may do
+	// everything. See FileAccess for Mosquitto-style files.
+	Access AccessControl
+	// Authenticators are the MQTT 5.0 enhanced authentication methods
+	// offered, by method name (§4.12). Default none: a CONNECT with an
+	// Authentication Method is refused with 0x8C.
+	Authenticators map[string]Authenticator
+	// MaxAuthFailures is how many failed logins one source address may
+	// have in AuthFailureWindow; further CONNECTs from it are refused
+	// without checking credentials until the window has passed. Default
+	// 10; negative means no limit.
+	MaxAuthFailures int
+	// AuthFailureWindow is the period MaxAuthFailures counts over.
+	// Default 1 minute.
+	AuthFailureWindow time.Duration
+
 	// Store persists sessions, queues and retained messages. Default: a
 	// new in-memory store, closed by Shutdown. A store passed in here is
 	// not closed by the server.
@@ -33,6 +67,41 @@ type Options struct {
 	// including the fixed header; larger ones close the connection
 	// (DISCONNECT 0x95 in MQTT 5.0). Default 1 MiB.
 	MaxPacketSize int
+	// MaxConnectionsPerIP limits concurrent connections from one source
+	// address; further ones are refused like MaxConnections. Default 0: no
+	// limit (gateways often see many devices behind one NAT address).
+	MaxConnectionsPerIP int
+	// MaxTopicLength is the longest topic name or filter accepted, in
+	// bytes. A longer PUBLISH topic closes the connection (MQTT 5.0:
+	// DISCONNECT 0x90); a longer filter is refused in SUBACK (0x8F, 3.1.1:
+	// 0x80). Default 4096; negative means the protocol's 65535.
+	MaxTopicLength int
+	// MaxTopicLevels is the most levels ("/"-separated) a topic name or
+	// filter may have, treated like MaxTopicLength. Default 128; negative
+	// means no limit.
+	MaxTopicLevels int
+	// MaxSubscriptionsPerClient bounds the subscriptions of one session;
+	// more are refused in SUBACK (0x97 Quota exceeded, 3.1.1: 0x80).
+	// Default 1000; negative means no limit.
+	MaxSubscriptionsPerClient int
+	// PublishRate is how many PUBLISH packets per second one connection
+	// may send on average, with bursts of PublishBurst. A faster client is
+	// slowed down by not reading from it (TCP back-pressure); nothing is
+	// dropped. Default 0: no limit.
+	PublishRate float64
+	// PublishBurst is the token bucket size of PublishRate. Default:
+	// PublishRate rounded up, at least 1.
+	PublishBurst int
+	// MaxRetainedMessages bounds the number of retained messages held.
+	// A new retained topic over it is not retained (the message is still
+	// delivered; MQTT 5.0 QoS 1/2 publishers get 0x97 Quota exceeded and
+	// the message is not delivered) and counted as dropped
+	// "retain_limit". Default 0: no limit.
+	MaxRetainedMessages int
+	// MaxRetainedBytes bounds the bytes (topic, payload, properties) of
+	// the retained messages, treated like MaxRetainedMessages. Default 0:
+	// no limit.
+	MaxRetainedBytes int64
 	// ConnectTimeout closes connections that send no CONNECT in time.
 	// Default 10s.
 	ConnectTimeout time.Duration
@@ -94,6 +163,30 @@ func (o *Options) withDefaults() Options {
 	}
 	if v.WSPath == "" {
 		v.WSPath = "/mqtt"
+	}
+	if v.TLSAddr == "" {
+		v.TLSAddr = ":8883"
+	}
+	if v.MaxAuthFailures == 0 {
+		v.MaxAuthFailures = 10
+	}
+	if v.AuthFailureWindow <= 0 {
+		v.AuthFailureWindow = time.Minute
+	}
+	if v.MaxTopicLength == 0 {
+		v.MaxTopicLength = 4096
+	}
+	if v.MaxTopicLength < 0 || v.MaxTopicLength > 65535 {
+		v.MaxTopicLength = 65535
+	}
+	if v.MaxTopicLevels == 0 {
+		v.MaxTopicLevels = 128
+	}
+	if v.MaxSubscriptionsPerClient == 0 {
+		v.MaxSubscriptionsPerClient = 1000
+	}
+	if v.PublishRate > 0 && v.PublishBurst <= 0 {
+		v.PublishBurst = max(1, int(math.Ceil(v.PublishRate)))
 	}
 	if v.Logger == nil {
 		v.Logger = slog.Default()

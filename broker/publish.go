@@ -46,14 +46,17 @@ func (r *router) init(s *Server) {
 	r.index = make(map[*session]int)
 	r.visit = r.addSub
 	r.visitShared = r.addShared
-	r.isOnline = func(ss *session, _ subscription) bool { return ss.connected.Load() }
-	r.anyone = func(*session, subscription) bool { return true }
+	r.isOnline = func(ss *session, _ subscription) bool { return ss.connected.Load() && r.readable(ss) }
+	r.anyone = func(ss *session, _ subscription) bool { return r.readable(ss) }
 }
 
 func (r *router) addSub(ss *session, sub subscription) {
 	m := r.msg
 	if sub.opts.NoLocal && ss.id == m.Origin {
 		return // [MQTT-3.8.3-3]
+	}
+	if !r.readable(ss) {
+		return
 	}
 	qos := min(m.QoS, sub.opts.QoS)                  // [MQTT-3.8.4-8]
 	retain := m.Retain && sub.opts.RetainAsPublished // [MQTT-3.3.1-12] [MQTT-3.3.1-13]
@@ -144,11 +147,14 @@ func deliverAll(ds []delivery, m *store.Message) {
 // from the store's commit callback, after the message and the queue entries
 // of every persistent subscriber are durable.
 func (c *client) handlePublish(pkt []byte) error {
+	s := c.srv
+	if rate := s.opts.PublishRate; rate > 0 {
+		c.pubRate.wait(rate, s.opts.PublishBurst, time.Now())
+	}
 	p := &c.pub
 	if err := p.Decode(pkt, c.version); err != nil {
 		return err
 	}
-	s := c.srv
 	topic := p.Topic
 	var aliased string
 	if c.version == mqtt.V5 && p.Props.Present.Has(mqtt.PropTopicAlias) {
@@ -169,6 +175,9 @@ func (c *client) handlePublish(pkt []byte) error {
 			aliased = t
 		}
 	}
+	if !s.topicWithinLimits(bytesString(topic)) || aliased != "" && !s.topicWithinLimits(aliased) {
+		return closeWith(mqtt.TopicNameInvalid, "topic over max_topic_length or max_topic_levels")
+	}
 	if p.QoS > 0 {
 		if n := c.inflightIn.Add(1); c.version == mqtt.V5 && n > int32(s.opts.ReceiveMaximum) {
 			return closeWith(mqtt.ReceiveMaximumExceeded, "more than %d unacknowledged QoS 1/2 publishes", s.opts.ReceiveMaximum)
@@ -181,6 +190,18 @@ func (c *client) handlePublish(pkt []byte) error {
 		// deliver nothing [MQTT-4.3.3-9] (3.1.1: [MQTT-4.3.3-2]).
 		c.inflightIn.Add(-1)
 		c.send(&mqtt.Pubrec{PacketID: pid})
+		return nil
+	}
+	if s.opts.Access != nil && !c.publishAllowed(topic, aliased) {
+		// MQTT 5.0 says so in PUBACK/PUBREC; 3.1.1 cannot, so the message
+		// is acknowledged and dropped, as Mosquitto does (§4.9 of 3.1.1
+		// lets the server refuse silently).
+		s.drop(dropNotAuthorized, c.id)
+		if c.version == mqtt.V5 {
+			c.ackPublish(p.QoS, pid, mqtt.NotAuthorized, true)
+		} else {
+			c.ackPublish(p.QoS, pid, mqtt.Success, false)
+		}
 		return nil
 	}
 	if c.version == mqtt.V5 && p.Props.PayloadFormat == 1 && !utf8.Valid(p.Payload) {
@@ -196,11 +217,17 @@ func (c *client) handlePublish(pkt []byte) error {
 	b := &c.batch
 	b.Ops = b.Ops[:0]
 	ds := c.router.route(m, b)
-	if p.QoS > 0 && (c.router.refused || m.Retain && len(m.Payload) > 0 && !s.storeRoom(m.Size())) {
+	retainOK := !m.Retain || s.retainRoom(m)
+	if p.QoS > 0 && (c.router.refused || m.Retain && len(m.Payload) > 0 && !s.storeRoom(m.Size()) ||
+		!retainOK && c.version == mqtt.V5) {
 		return c.refuse(ds, p.QoS, pid)
 	}
 	if m.Retain {
-		c.setRetained(m, b)
+		if retainOK {
+			c.setRetained(m, b)
+		} else {
+			s.drop(dropRetainLimit, c.id)
+		}
 	}
 	matched := mqtt.Success
 	if len(ds) == 0 {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +56,12 @@ type Server struct {
 	storeClose    sync.Once
 	storeCloseErr error
 
+	// perIP counts open connections by source address, for
+	// MaxConnectionsPerIP (limits.go); under mu.
+	perIP map[string]int
+	// loginFails rate-limits failed logins by source address.
+	loginFails failLimiter
+
 	// testHookPacket, when set (by tests, before Serve), is called by
 	// each connection's reader with every packet after CONNECT.
 	testHookPacket func(pkt []byte)
@@ -78,6 +85,8 @@ func New(opts *Options) (*Server, error) {
 		clients:    make(map[*client]struct{}),
 		listeners:  make(map[net.Listener]struct{}),
 		done:       make(chan struct{}),
+		perIP:      make(map[string]int),
+		loginFails: failLimiter{max: o.MaxAuthFailures, window: o.AuthFailureWindow},
 	}
 	if s.store == nil {
 		s.store = store.NewMemory()
@@ -132,14 +141,15 @@ func (s *Server) Options() Options { return s.opts }
 func (s *Server) Stats() StatsSnapshot { return s.stats.snapshot(s) }
 
 // ListenAndServe listens on Options.Addr (TCP) and, unless disabled,
-// Options.WSAddr (WebSocket), and serves until Shutdown or Close; it then
-// returns ErrServerClosed.
+// Options.WSAddr (WebSocket) and, with Options.TLS, Options.TLSAddr (MQTT
+// over TLS) and Options.WSSAddr (secure WebSocket), and serves until
+// Shutdown or Close; it then returns ErrServerClosed.
 func (s *Server) ListenAndServe() error {
 	l, err := net.Listen("tcp", s.opts.Addr)
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
 	if s.opts.WSAddr != "-" {
 		wl, err := net.Listen("tcp", s.opts.WSAddr)
 		if err != nil {
@@ -151,6 +161,10 @@ func (s *Server) ListenAndServe() error {
 	}
 	s.log.Info("listening", "transport", "tcp", "addr", l.Addr().String())
 	go func() { errc <- s.Serve(l) }()
+	if err := s.listenTLS(errc); err != nil {
+		s.Close()
+		return err
+	}
 	err = <-errc
 	if !errors.Is(err, ErrServerClosed) {
 		s.Close()
@@ -185,7 +199,11 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		delay = 0
-		s.serveConn(conn, "tcp")
+		transport := "tcp"
+		if _, ok := conn.(*tls.Conn); ok {
+			transport = "tls"
+		}
+		s.serveConn(conn, transport)
 	}
 }
 
@@ -197,11 +215,18 @@ func (s *Server) serveConn(conn net.Conn, transport string) {
 		conn.Close()
 		return
 	}
+	host, ok := s.addPerIPLocked(conn)
+	if !ok {
+		s.mu.Unlock()
+		s.refusePerIP(conn, host)
+		return
+	}
 	s.conns.Add(1)
 	s.mu.Unlock()
 	c := newClient(s, conn, transport)
 	go func() {
 		defer s.conns.Done()
+		defer s.removePerIP(host)
 		c.serve()
 	}()
 }

@@ -17,7 +17,8 @@ import (
 type session struct {
 	srv       *Server
 	id        string
-	connected atomic.Bool // a connection is attached and ready
+	connected atomic.Bool                // a connection is attached and ready
+	who       atomic.Pointer[ClientInfo] // identity of the last connection, for read access (auth.go)
 
 	mu          sync.Mutex
 	c           *client // attached connection, nil while offline

@@ -16,11 +16,13 @@ const (
 	dropNoSharedMember                   // shared subscription group had no other member
 	dropQoS0ForRoom                      // queued QoS 0 message dropped to make room for QoS 1/2
 	dropQuota                            // PUBLISH refused: a queue or store budget is spent
+	dropNotAuthorized                    // PUBLISH the access control refused
+	dropRetainLimit                      // retained message over MaxRetainedMessages/Bytes
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{"queue_full", "slow_client", "expired", "too_large", "no_shared_member",
-	"qos0_for_room", "quota_exceeded"}
+	"qos0_for_room", "quota_exceeded", "not_authorized", "retain_limit"}
 
 func (r dropReason) String() string { return dropNames[r] }
 
@@ -37,6 +39,9 @@ type Stats struct {
 	willsPublished   atomic.Int64
 	sessionsExpired  atomic.Int64
 	storeErrors      atomic.Int64
+	authFailures     atomic.Int64
+	perIPRefused     atomic.Int64
+	perIPLogged      atomic.Int64 // unix nanoseconds of the last log line
 	dropped          [numDropReasons]atomic.Int64
 	droppedLogged    [numDropReasons]atomic.Int64 // unix nanoseconds of the last log line
 }
@@ -73,6 +78,7 @@ type StatsSnapshot struct {
 	WillsPublished   int64            // will messages published
 	SessionsExpired  int64            // sessions removed by expiry
 	StoreErrors      int64            // failed store commits
+	AuthFailures     int64            // failed logins (bad credentials, not authorised)
 	Retained         int              // retained messages held
 	Dropped          map[string]int64 // messages not delivered, by reason
 }
@@ -95,6 +101,7 @@ func (s *Stats) snapshot(srv *Server) StatsSnapshot {
 		WillsPublished:   s.willsPublished.Load(),
 		SessionsExpired:  s.sessionsExpired.Load(),
 		StoreErrors:      s.storeErrors.Load(),
+		AuthFailures:     s.authFailures.Load(),
 		Retained:         srv.retained.Len(),
 		Dropped:          make(map[string]int64, numDropReasons),
 	}

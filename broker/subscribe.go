@@ -35,6 +35,10 @@ func (c *client) handleSubscribe(p *mqtt.Subscribe) error {
 		if !shared {
 			plain = req.Filter
 		}
+		if code := c.subscribeAllowed(req.Filter, plain); code != mqtt.Success {
+			codes[i] = code // 0x80 for 3.1.1, mapped by the codec
+			continue
+		}
 		opts := req
 		if c.version != mqtt.V5 {
 			opts.NoLocal, opts.RetainAsPublished, opts.RetainHandling = false, false, 0
@@ -74,7 +78,7 @@ func (c *client) handleSubscribe(p *mqtt.Subscribe) error {
 		now := time.Now()
 		for _, r := range retained {
 			s.retained.Match(r.filter, now, func(m *store.Message) bool {
-				if r.sub.opts.NoLocal && m.Origin == ss.id {
+				if r.sub.opts.NoLocal && m.Origin == ss.id || !s.canRead(ss, m.Topic) {
 					return true
 				}
 				d := delivery{s: ss, qos: min(m.QoS, r.sub.opts.QoS), retain: true}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -63,7 +64,7 @@ func (s *Server) WebSocketHandler() http.Handler {
 		// The connection outlives this handler, so it must not use the
 		// request's context.
 		nc := websocket.NetConn(context.Background(), wc, websocket.MessageBinary)
-		s.serveConn(&wsConn{Conn: nc}, "websocket")
+		s.serveConn(&wsConn{Conn: nc, tls: r.TLS}, "websocket")
 	})
 }
 
@@ -73,6 +74,7 @@ func (s *Server) WebSocketHandler() http.Handler {
 // peer's close frame.
 type wsConn struct {
 	net.Conn
+	tls *tls.ConnectionState // of the HTTPS request (wss), nil for ws
 }
 
 func (c *wsConn) Read(p []byte) (int, error) {

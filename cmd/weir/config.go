@@ -24,6 +24,7 @@ import (
 // documents every key; config_test.go checks that it equals defaultConfig.
 type config struct {
 	Listeners           listenersConfig `yaml:"listeners"`
+	Auth                authConfig      `yaml:"auth"`
 	Limits              limitsConfig    `yaml:"limits"`
 	ResponseInformation string          `yaml:"response_information"`
 	Log                 logConfig       `yaml:"log"`
@@ -45,6 +46,9 @@ type listenersConfig struct {
 	TCP           string `yaml:"tcp"`
 	WebSocket     string `yaml:"websocket"` // "" or "-" disables it
 	WebSocketPath string `yaml:"websocket_path"`
+	// TLS configures the MQTT over TLS and secure WebSocket listeners
+	// (security.go).
+	TLS tlsConfig `yaml:"tls"`
 }
 
 // limitsConfig holds integers as int64 so that out-of-range values are
@@ -64,6 +68,17 @@ type limitsConfig struct {
 	SlowConsumerTimeout duration `yaml:"slow_consumer_timeout"`
 	TopicAliasMaximum   int64    `yaml:"topic_alias_maximum"`
 	MaxSessionExpiry    int64    `yaml:"max_session_expiry"`
+
+	MaxConnectionsPerIP       int64    `yaml:"max_connections_per_ip"`
+	MaxTopicLength            int64    `yaml:"max_topic_length"`
+	MaxTopicLevels            int64    `yaml:"max_topic_levels"`
+	MaxSubscriptionsPerClient int64    `yaml:"max_subscriptions_per_client"`
+	PublishRate               float64  `yaml:"publish_rate"`
+	PublishBurst              int64    `yaml:"publish_burst"`
+	MaxRetainedMessages       int64    `yaml:"max_retained_messages"`
+	MaxRetainedBytes          size     `yaml:"max_retained_bytes"`
+	MaxAuthFailures           int64    `yaml:"max_auth_failures"`
+	AuthFailureWindow         duration `yaml:"auth_failure_window"`
 }
 
 type logConfig struct {
@@ -76,7 +91,9 @@ type logConfig struct {
 // (config_test.go checks that they agree).
 func defaultConfig() config {
 	return config{
-		Listeners: listenersConfig{TCP: ":1883", WebSocket: ":8080", WebSocketPath: "/mqtt"},
+		Listeners: listenersConfig{TCP: ":1883", WebSocket: ":8080", WebSocketPath: "/mqtt",
+			TLS: tlsConfig{MQTT: ":8883", MinVersion: "1.2"}},
+		Auth: authConfig{AllowAnonymous: anonymousAuto},
 		Limits: limitsConfig{
 			MaxConnections:      10000,
 			MaxPacketSize:       1 << 20,
@@ -91,6 +108,13 @@ func defaultConfig() config {
 			SlowConsumerTimeout: duration(30 * time.Second),
 			TopicAliasMaximum:   64,
 			MaxSessionExpiry:    0,
+
+			MaxConnectionsPerIP:       0,
+			MaxTopicLength:            4096,
+			MaxTopicLevels:            128,
+			MaxSubscriptionsPerClient: 1000,
+			MaxAuthFailures:           10,
+			AuthFailureWindow:         duration(time.Minute),
 		},
 		Log:        logConfig{Level: "info", Format: "text"},
 		Durability: "process",
@@ -108,6 +132,14 @@ func (c *config) options(logger *slog.Logger) broker.Options {
 	ws := c.Listeners.WebSocket
 	if ws == "" {
 		ws = "-"
+	}
+	tlsAddr := c.Listeners.TLS.MQTT
+	if tlsAddr == "" {
+		tlsAddr = "-"
+	}
+	burst := int(l.PublishBurst)
+	if l.PublishRate > 0 && burst == 0 {
+		burst = max(1, int(math.Ceil(l.PublishRate))) // broker.Options' default, made explicit
 	}
 	aliases := int(l.TopicAliasMaximum)
 	if aliases == 0 {
@@ -133,6 +165,20 @@ func (c *config) options(logger *slog.Logger) broker.Options {
 		TopicAliasMaximum:   aliases,
 		MaxSessionExpiry:    uint32(l.MaxSessionExpiry),
 		ResponseInformation: c.ResponseInformation,
+
+		TLSAddr:                   tlsAddr,
+		WSSAddr:                   c.Listeners.TLS.WebSocket,
+		UseIdentityAsUsername:     c.Listeners.TLS.UseIdentityAsUsername,
+		MaxConnectionsPerIP:       int(l.MaxConnectionsPerIP),
+		MaxTopicLength:            int(l.MaxTopicLength),
+		MaxTopicLevels:            int(l.MaxTopicLevels),
+		MaxSubscriptionsPerClient: int(l.MaxSubscriptionsPerClient),
+		PublishRate:               l.PublishRate,
+		PublishBurst:              burst,
+		MaxRetainedMessages:       int(l.MaxRetainedMessages),
+		MaxRetainedBytes:          int64(l.MaxRetainedBytes),
+		MaxAuthFailures:           int(l.MaxAuthFailures),
+		AuthFailureWindow:         time.Duration(l.AuthFailureWindow),
 	}
 }
 
@@ -249,6 +295,23 @@ func (c *config) validate(idx *keyIndex) []error {
 	v.positive("limits.slow_consumer_timeout", l.SlowConsumerTimeout)
 	v.intRange("limits.topic_alias_maximum", l.TopicAliasMaximum, 0, math.MaxUint16)
 	v.intRange("limits.max_session_expiry", l.MaxSessionExpiry, 0, math.MaxUint32)
+	v.intRange("limits.max_connections_per_ip", l.MaxConnectionsPerIP, 0, math.MaxInt32)
+	v.intRange("limits.max_topic_length", l.MaxTopicLength, 1, math.MaxUint16)
+	v.intRange("limits.max_topic_levels", l.MaxTopicLevels, 1, math.MaxUint16)
+	if n := l.MaxSubscriptionsPerClient; n == 0 || n < -1 || n > math.MaxInt32 {
+		v.errorf("limits.max_subscriptions_per_client", "%d is out of range: use 1..%d, or -1 for no limit", n, math.MaxInt32)
+	}
+	if r := l.PublishRate; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		v.errorf("limits.publish_rate", "%v is out of range: use a number of messages per second >= 0 (0: no limit)", r)
+	}
+	v.intRange("limits.publish_burst", l.PublishBurst, 0, math.MaxInt32)
+	v.intRange("limits.max_retained_messages", l.MaxRetainedMessages, 0, math.MaxInt32)
+	v.intRange("limits.max_retained_bytes", int64(l.MaxRetainedBytes), 0, math.MaxInt64)
+	if n := l.MaxAuthFailures; n == 0 || n < -1 || n > math.MaxInt32 {
+		v.errorf("limits.max_auth_failures", "%d is out of range: use 1..%d, or -1 for no limit", n, math.MaxInt32)
+	}
+	v.positive("limits.auth_failure_window", l.AuthFailureWindow)
+	c.validateSecurity(&v)
 
 	if r := c.ResponseInformation; len(r) > math.MaxUint16 || !utf8.ValidString(r) || strings.ContainsRune(r, 0) {
 		v.errorf("response_information", "must be valid UTF-8 without U+0000, at most 65535 bytes")

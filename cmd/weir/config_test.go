@@ -2,15 +2,18 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/weirmq/weir/broker"
+	"github.com/weirmq/weir/internal/brokertest"
 	"gopkg.in/yaml.v3"
 )
 
@@ -112,11 +115,33 @@ func TestParseEmpty(t *testing.T) {
 }
 
 func TestParseFull(t *testing.T) {
-	in := `
+	dir := t.TempDir()
+	ca := brokertest.NewCA(t, "ca")
+	cert, key := ca.WriteCert(t, dir, "server", "server", true)
+	caFile := ca.WriteCA(t, dir, "ca.crt")
+	pwFile := filepath.Join(dir, "passwd")
+	aclFile := filepath.Join(dir, "acl")
+	brokertest.WriteFileAtomic(t, pwFile, nil)
+	brokertest.WriteFileAtomic(t, aclFile, []byte("topic read #\n"))
+	in := fmt.Sprintf(`
 listeners:
   tcp: "127.0.0.1:1884"
   websocket: "-"
   websocket_path: /ws
+  tls:
+    mqtt: ":8884"
+    websocket: ":8443"
+    cert_file: %q
+    key_file: %q
+    ca_file: %q
+    require_certificate: true
+    min_version: "1.3"
+    use_identity_as_username: true
+auth:
+  allow_anonymous: false
+  password_file: %q
+  acl_file: %q
+`, cert, key, caFile, pwFile, aclFile) + `
 limits:
   max_connections: -1
   max_packet_size: 512KiB
@@ -131,6 +156,16 @@ limits:
   slow_consumer_timeout: 500ms
   topic_alias_maximum: 0
   max_session_expiry: 4294967295
+  max_connections_per_ip: 20
+  max_topic_length: 256
+  max_topic_levels: 8
+  max_subscriptions_per_client: -1
+  publish_rate: 2.5
+  publish_burst: 10
+  max_retained_messages: 5000
+  max_retained_bytes: 8MiB
+  max_auth_failures: 3
+  auth_failure_window: 5m
 response_information: "resp/"
 log:
   level: debug
@@ -145,7 +180,10 @@ memory_limit: 200MiB
 		t.Fatal(err)
 	}
 	want := config{
-		Listeners: listenersConfig{TCP: "127.0.0.1:1884", WebSocket: "-", WebSocketPath: "/ws"},
+		Listeners: listenersConfig{TCP: "127.0.0.1:1884", WebSocket: "-", WebSocketPath: "/ws",
+			TLS: tlsConfig{MQTT: ":8884", WebSocket: ":8443", CertFile: cert, KeyFile: key, CAFile: caFile,
+				RequireCertificate: true, MinVersion: "1.3", UseIdentityAsUsername: true}},
+		Auth: authConfig{AllowAnonymous: "false", PasswordFile: pwFile, ACLFile: aclFile},
 		Limits: limitsConfig{
 			MaxConnections:      -1,
 			MaxPacketSize:       512 << 10,
@@ -160,6 +198,17 @@ memory_limit: 200MiB
 			SlowConsumerTimeout: duration(500 * time.Millisecond),
 			TopicAliasMaximum:   0,
 			MaxSessionExpiry:    4294967295,
+
+			MaxConnectionsPerIP:       20,
+			MaxTopicLength:            256,
+			MaxTopicLevels:            8,
+			MaxSubscriptionsPerClient: -1,
+			PublishRate:               2.5,
+			PublishBurst:              10,
+			MaxRetainedMessages:       5000,
+			MaxRetainedBytes:          8 << 20,
+			MaxAuthFailures:           3,
+			AuthFailureWindow:         duration(5 * time.Minute),
 		},
 		ResponseInformation: "resp/",
 		Log:                 logConfig{Level: "debug", Format: "json"},
@@ -179,6 +228,10 @@ memory_limit: 200MiB
 		MaxQueuedMessages: 50, MaxQueuedBytes: 2000000, QueueMemoryWindow: 20, OutboundBufferBytes: 65536,
 		SlowConsumerTimeout: 500 * time.Millisecond, TopicAliasMaximum: -1,
 		MaxSessionExpiry: 4294967295, ResponseInformation: "resp/",
+		TLSAddr: ":8884", WSSAddr: ":8443", UseIdentityAsUsername: true,
+		MaxConnectionsPerIP: 20, MaxTopicLength: 256, MaxTopicLevels: 8, MaxSubscriptionsPerClient: -1,
+		PublishRate: 2.5, PublishBurst: 10, MaxRetainedMessages: 5000, MaxRetainedBytes: 8 << 20,
+		MaxAuthFailures: 3, AuthFailureWindow: 5 * time.Minute,
 	}
 	if !reflect.DeepEqual(o, wantOpts) {
 		t.Errorf("options:\n got  %+v\n want %+v", o, wantOpts)
@@ -242,6 +295,18 @@ func TestInvalid(t *testing.T) {
 		{"topic_alias_maximum", "limits:\n  topic_alias_maximum: 65536\n", `limits.topic_alias_maximum: 65536 is out of range 0..65535`},
 		{"max_session_expiry", "limits:\n  max_session_expiry: 4294967296\n", `limits.max_session_expiry: 4294967296 is out of range 0..4294967295`},
 		{"response_information NUL", "response_information: \"a\\0b\"\n", `line 1: response_information: must be valid UTF-8 without U+0000`},
+		{"tls min_version", "listeners:\n  tls:\n    min_version: \"1.1\"\n", `line 3: listeners.tls.min_version: "1.1" is not one of 1.2, 1.3`},
+		{"tls key without cert", "listeners:\n  tls:\n    key_file: k.pem\n", `listeners.tls.cert_file: must be set for the other listeners.tls keys`},
+		{"tls cert without key", "listeners:\n  tls:\n    cert_file: c.pem\n", `listeners.tls.key_file: must be set with cert_file`},
+		{"tls missing files", "listeners:\n  tls:\n    cert_file: /nonexistent/c.pem\n    key_file: /nonexistent/k.pem\n", `line 3: listeners.tls.cert_file: tls: loading /nonexistent/c.pem`},
+		{"tls require without ca", "listeners:\n  tls:\n    cert_file: c.pem\n    key_file: k.pem\n    require_certificate: true\n", `listeners.tls.require_certificate: needs ca_file`},
+		{"tls identity without require", "listeners:\n  tls:\n    cert_file: c.pem\n    key_file: k.pem\n    ca_file: ca.pem\n    use_identity_as_username: true\n", `listeners.tls.use_identity_as_username: needs require_certificate: true`},
+		{"allow_anonymous", "auth:\n  allow_anonymous: maybe\n", `line 2: auth.allow_anonymous: "maybe" is not one of auto, true, false`},
+		{"password file missing", "auth:\n  password_file: /nonexistent/passwd\n", `line 1: auth: password file: open /nonexistent/passwd`},
+		{"max_topic_length", "limits:\n  max_topic_length: 70000\n", `limits.max_topic_length: 70000 is out of range 1..65535`},
+		{"max_subscriptions_per_client 0", "limits:\n  max_subscriptions_per_client: 0\n", `limits.max_subscriptions_per_client: 0 is out of range`},
+		{"publish_rate negative", "limits:\n  publish_rate: -1\n", `limits.publish_rate: -1 is out of range`},
+		{"max_auth_failures 0", "limits:\n  max_auth_failures: 0\n", `limits.max_auth_failures: 0 is out of range`},
 		{"log level", "log:\n  level: verbose\n", `line 2: log.level: "verbose" is not one of debug, info, warn, error`},
 		{"log format", "log:\n  format: xml\n", `line 2: log.format: "xml" is not one of text, json`},
 		{"durability without data_dir", "durability: sync\ndata_dir: \"\"\n", `line 2: data_dir: must be set for durability "sync"`},
@@ -441,6 +506,24 @@ func TestEditDistance(t *testing.T) {
 	} {
 		if got := editDistance(tt.a, tt.b); got != tt.want {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+// TestTLSListenerAddressReused needs certificate files that load, so that
+// the address is the only problem.
+func TestTLSListenerAddressReused(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := brokertest.NewCA(t, "ca").WriteCert(t, dir, "s", "s", true)
+	in := fmt.Sprintf("listeners:\n  tcp: \":1883\"\n  websocket: \":8080\"\n  tls:\n    mqtt: \":8080\"\n"+
+		"    websocket: \":1883\"\n    cert_file: %q\n    key_file: %q\n", cert, key)
+	_, err := parseConfig([]byte(in))
+	for _, want := range []string{
+		`line 5: listeners.tls.mqtt: ":8080" is also listeners.websocket; use another port`,
+		`line 6: listeners.tls.websocket: ":1883" is also listeners.tcp; use another port`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not contain %q", err, want)
 		}
 	}
 }

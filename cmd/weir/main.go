@@ -35,6 +35,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "passwd" {
+		return runPasswd(args[1:], os.Stdin, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("weir", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "read the configuration from `FILE` (YAML); without it, the built-in defaults apply")
@@ -43,7 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "", "log `format`: text or json (overrides log.format)")
 	logLevel := fs.String("log-level", "", "log `level`: debug, info, warn or error (overrides log.level)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: weir [flags]\n\nWeir is an MQTT broker for edge gateways.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: weir [flags]\n       weir passwd [-c] [-b] [-D] FILE USERNAME [PASSWORD]   (see weir passwd -h)\n\n"+
+			"Weir is an MQTT broker for edge gateways.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -142,6 +146,11 @@ func serve(cfg *config, source string, set func(string) bool, log *slog.Logger) 
 	}
 	profile := setupMemory(cfg, set, log)
 	opts := cfg.options(log)
+	sec, err := setupSecurity(cfg, &opts, log)
+	if err != nil {
+		log.Error("cannot load the TLS or auth files", "err", err)
+		return 1
+	}
 	st, err := openStore(cfg, profile, log)
 	if err != nil {
 		log.Error("cannot open the store", "data_dir", cfg.DataDir, "err", err)
@@ -174,7 +183,7 @@ func serve(cfg *config, source string, set func(string) bool, log *slog.Logger) 
 			return 1
 		case sig := <-sigc:
 			if sig == syscall.SIGHUP {
-				log.Info("SIGHUP: nothing to reload yet")
+				sec.reload(log) // logs what it did and why not
 				continue
 			}
 			return shutdown(srv, sig, sigc, log)
