@@ -303,6 +303,10 @@ func OpenTable(mf *z.MmapFile, opts Options) (*Table, error) {
 			mf.Close(-1)
 			return nil, y.Wrapf(err, "failed to verify checksum")
 		}
+		// Weir patch: verifying read the whole table through its mapping;
+		// drop those pages from the resident set (they stay in the page
+		// cache), or opening a store shows its whole size as RSS.
+		dropResident(t.Data)
 	}
 
 	return t, nil
