@@ -17,6 +17,9 @@ func (s *Server) loadSessions() error {
 		ss.version = r.Version
 		ss.expiry = r.ExpirySeconds
 		ss.will = r.Will
+		// Access control checks what the session may receive with the
+		// identity of its last connection until its client connects again.
+		ss.who.Store(&ClientInfo{ClientID: r.ClientID, Username: r.Username, HasUsername: r.HasUsername})
 		ss.lastSeen = r.DisconnectedAt
 		if ss.lastSeen.IsZero() {
 			ss.lastSeen = now // it was connected when the broker stopped

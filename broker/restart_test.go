@@ -13,14 +13,19 @@ import (
 	badgerstore "github.com/weirmq/weir/store/badger"
 )
 
-// startOnStore runs an in-process broker on an open Badger store in dir.
-func startOnStore(t *testing.T, dir string) (*broker.Server, *badgerstore.Store, string) {
+// startOnStore runs an in-process broker on an open Badger store in dir,
+// with access control a if not nil.
+func startOnStore(t *testing.T, dir string, a ...broker.AccessControl) (*broker.Server, *badgerstore.Store, string) {
 	t.Helper()
 	st, err := badgerstore.Open(badgerstore.Options{Dir: dir, GCInterval: -1, Logger: brokertest.Discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := broker.New(&broker.Options{Store: st, Logger: brokertest.Discard()})
+	o := &broker.Options{Store: st, Logger: brokertest.Discard()}
+	if len(a) > 0 {
+		o.Access = a[0]
+	}
+	srv, err := broker.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,5 +98,57 @@ func TestGracefulRestartKeepsQoS0Queue(t *testing.T) {
 		if p.QoS == 1 {
 			sub.Send(t, &mqtt.Puback{PacketID: p.PacketID})
 		}
+	}
+}
+
+// TestRestartKeepsSessionIdentity: a persistent session restored from the
+// store is checked against the ACL as its user, not as an anonymous
+// client, while its client is offline: messages its user may read are
+// queued for it after a restart.
+func TestRestartKeepsSessionIdentity(t *testing.T) {
+	files := t.TempDir()
+	fa, err := broker.NewFileAccess(broker.FileAccessConfig{
+		PasswordFile: writeFile(t, files, "passwd", passwdLine(t, "alice", "a")+passwdLine(t, "pub", "p")),
+		ACLFile:      writeFile(t, files, "acl", "user alice\ntopic read secret/#\nuser pub\ntopic write secret/#\n"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	srv, st, addr := startOnStore(t, dir, fa)
+	dial := func(addr string, c *mqtt.Connect) *brokertest.Raw {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		r := brokertest.NewRaw(conn, mqtt.V311)
+		c.ProtocolLevel = mqtt.V311
+		if ack := r.Connect(t, c); ack.ReasonCode != 0 {
+			t.Fatalf("CONNACK %d for %q", ack.ReasonCode, c.ClientID)
+		}
+		return r
+	}
+	alice := func(addr string) *brokertest.Raw {
+		return dial(addr, &mqtt.Connect{ClientID: "alice-1", HasUsername: true, Username: "alice", HasPassword: true, Password: []byte("a")})
+	}
+	sub := alice(addr)
+	sub.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "secret/#", QoS: 1}}})
+	if ack := sub.Expect(t, mqtt.SUBACK).(*mqtt.Suback); ack.ReasonCodes[0] != 1 {
+		t.Fatalf("SUBACK %v, want QoS 1 granted", ack.ReasonCodes)
+	}
+	sub.Send(t, &mqtt.Disconnect{})
+	sub.ExpectClosed(t)
+	stopOnStore(t, srv, st)
+
+	srv, st, addr = startOnStore(t, dir, fa)
+	defer stopOnStore(t, srv, st)
+	pub := dial(addr, &mqtt.Connect{ClientID: "pub", CleanStart: true, HasUsername: true, Username: "pub", HasPassword: true, Password: []byte("p")})
+	pub.Send(t, &mqtt.Publish{QoS: 1, PacketID: 1, Topic: []byte("secret/x"), Payload: []byte("for alice")})
+	pub.Expect(t, mqtt.PUBACK)
+	sub = alice(addr)
+	p := sub.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+	if string(p.Payload) != "for alice" {
+		t.Fatalf("got %q, want the message published while alice was offline", p.Payload)
 	}
 }

@@ -562,6 +562,9 @@ func (ss *session) recordLocked() *store.SessionRecord {
 	if ss.c != nil {
 		r.DisconnectedAt = time.Time{}
 	}
+	if ci := ss.who.Load(); ci != nil {
+		r.Username, r.HasUsername = ci.Username, ci.HasUsername
+	}
 	for _, sub := range ss.subs {
 		r.Subscriptions = append(r.Subscriptions, store.Subscription{Filter: sub.filter, Options: sub.opts, ID: sub.id})
 	}

@@ -55,6 +55,12 @@ type SessionRecord struct {
 	DisconnectedAt time.Time // zero while connected
 	Subscriptions  []Subscription
 	Will           *Will
+	// Username is the user name of the session's last connection and
+	// HasUsername whether it had one: access control checks what a session
+	// restored from the store may receive with them until its client
+	// connects again.
+	Username    string
+	HasUsername bool
 }
 
 // Subscription is one subscription of a session.

@@ -505,12 +505,14 @@ func (d *decoder) props() *mqtt.Properties {
 	return p
 }
 
-// Session: version, Version, ExpirySeconds, flags (disconnected, will),
-// [DisconnectedAt], subscriptions, [will]. ClientID is the key.
+// Session: version, Version, ExpirySeconds, flags (disconnected, will,
+// username), [DisconnectedAt], subscriptions, [will], [Username]. ClientID
+// is the key.
 
 const (
 	sessDisconnected = 1 << iota
 	sessWill
+	sessUsername // added later: records without it decode as no username
 )
 
 const (
@@ -526,6 +528,9 @@ func encodeSession(s *store.SessionRecord) ([]byte, error) {
 	}
 	if s.Will != nil {
 		flags |= sessWill
+	}
+	if s.HasUsername {
+		flags |= sessUsername
 	}
 	enc.byte(valueV1)
 	enc.byte(byte(s.Version))
@@ -561,6 +566,9 @@ func encodeSession(s *store.SessionRecord) ([]byte, error) {
 			return nil, fmt.Errorf("badgerstore: session %q: will: %w", s.ClientID, err)
 		}
 	}
+	if s.HasUsername {
+		enc.str(s.Username)
+	}
 	return enc.b, nil
 }
 
@@ -571,7 +579,7 @@ func decodeSession(clientID string, v []byte) (*store.SessionRecord, error) {
 	s.Version = mqtt.Version(d.byte("Version"))
 	s.ExpirySeconds = uint32(d.uint("ExpirySeconds", math.MaxUint32))
 	flags := d.byte("flags")
-	if d.err == nil && flags&^(sessDisconnected|sessWill) != 0 {
+	if d.err == nil && flags&^(sessDisconnected|sessWill|sessUsername) != 0 {
 		d.fail("unknown session flags 0x%02x", flags)
 	}
 	if flags&sessDisconnected != 0 {
@@ -600,6 +608,9 @@ func decodeSession(clientID string, v []byte) (*store.SessionRecord, error) {
 		w.MessageExpiry = uint32(d.uint("Will.MessageExpiry", math.MaxUint32))
 		w.Message = d.message()
 		s.Will = w
+	}
+	if flags&sessUsername != 0 {
+		s.Username, s.HasUsername = d.str("Username"), true
 	}
 	if err := d.end(); err != nil {
 		return nil, err

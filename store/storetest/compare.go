@@ -184,6 +184,9 @@ func diffSession(want, got *store.SessionRecord) string {
 			}
 		}
 	}
+	if got.Username != want.Username || got.HasUsername != want.HasUsername {
+		d = append(d, fmt.Sprintf("Username = %q (%v), want %q (%v)", got.Username, got.HasUsername, want.Username, want.HasUsername))
+	}
 	switch {
 	case got.Will == nil && want.Will == nil:
 	case got.Will == nil || want.Will == nil:

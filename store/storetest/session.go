@@ -33,7 +33,9 @@ func fullSession(clientID string) *store.SessionRecord {
 				Options: mqtt.Subscription{Filter: "plain"},
 			},
 		},
-		Will: &store.Will{Message: will, Delay: 30},
+		Will:        &store.Will{Message: will, Delay: 30},
+		Username:    "user-" + clientID,
+		HasUsername: true,
 	}
 }
 
@@ -79,7 +81,8 @@ func testSessionPutReplaceDelete(h *harness) {
 // their options and identifiers in order, the will with its message.
 func testSessionFields(h *harness) {
 	full := fullSession("full")
-	connected := &store.SessionRecord{ClientID: "connected", Version: mqtt.V311}
+	// An empty user name is a user name (a CONNECT may carry one).
+	connected := &store.SessionRecord{ClientID: "connected", Version: mqtt.V311, HasUsername: true}
 	will0 := &store.SessionRecord{
 		ClientID:       "will-without-props",
 		Version:        mqtt.V311,
