@@ -249,16 +249,19 @@ func Open(opt Options) (*DB, error) {
 	}()
 
 	db := &DB{
-		imm:              make([]*memTable, 0, opt.NumMemtables),
-		flushChan:        make(chan *memTable, opt.NumMemtables),
-		writeCh:          make(chan *request, kvWriteChCapacity),
-		opt:              opt,
-		manifest:         manifestFile,
-		dirLockGuard:     dirLockGuard,
-		valueDirGuard:    valueDirLockGuard,
-		orc:              newOracle(opt),
-		pub:              newPublisher(),
-		allocPool:        z.NewAllocatorPool(8),
+		imm:           make([]*memTable, 0, opt.NumMemtables),
+		flushChan:     make(chan *memTable, opt.NumMemtables),
+		writeCh:       make(chan *request, kvWriteChCapacity),
+		opt:           opt,
+		manifest:      manifestFile,
+		dirLockGuard:  dirLockGuard,
+		valueDirGuard: valueDirLockGuard,
+		orc:           newOracle(opt),
+		pub:           newPublisher(),
+		// Weir patch: keep at most one freed table-builder allocator for
+		// reuse, not 8 (each keeps its buffers, 16 MiB and more for a
+		// memtable flush, until 2 s without use).
+		allocPool:        z.NewAllocatorPool(1),
 		bannedNamespaces: &lockedKeys{keys: make(map[uint64]struct{})},
 		threshold:        initVlogThreshold(&opt),
 	}
