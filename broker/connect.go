@@ -60,6 +60,9 @@ func (c *client) handleConnect(pkt []byte) bool {
 		return refuse(mqtt.BadAuthenticationMethod, "unsupported authentication method "+p.Props.AuthMethod)
 	}
 	id := p.ClientID
+	if c.internal != nil {
+		id = c.internal.ID // internal.go: an id no network client can send
+	}
 	assigned := false
 	if id == "" {
 		if v == mqtt.V31 || v == mqtt.V311 && !p.CleanStart {
@@ -96,7 +99,7 @@ func (c *client) handleConnect(pkt []byte) bool {
 		expiry = 0xFFFFFFFF // a 3.1.1 persistent session has no expiry
 	}
 	askedExpiry := expiry
-	if m := s.opts.MaxSessionExpiry; m > 0 && expiry > m {
+	if m := s.opts.MaxSessionExpiry; m > 0 && expiry > m && c.internal == nil {
 		expiry = m
 	}
 

@@ -55,6 +55,10 @@ type Server struct {
 	storeClose    sync.Once
 	storeCloseErr error
 
+	// internal holds the options of internal sessions by client id
+	// (internal.go), under mu.
+	internal map[string]*InternalOptions
+
 	// testHookPacket, when set (by tests, before Serve), is called by
 	// each connection's reader with every packet after CONNECT.
 	testHookPacket func(pkt []byte)

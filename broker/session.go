@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,10 @@ type session struct {
 	storedBytes  int64               // size of this session\'s queue entries in the store
 	pending      []uint64            // seqs of persisted deliveries reserved and not yet delivered, ascending
 	pendingDone  map[uint64]struct{} // of those, delivered out of order
+
+	// outbox is set for internal sessions (internal.go): their queue is
+	// bounded by its byte budget and policy instead of the queue limits.
+	outbox *InternalOptions
 }
 
 // subscription is what the tree stores for a session's filter.
@@ -71,6 +76,7 @@ type outMsg struct {
 	state     store.EntryState
 	persisted bool                                   // has a store queue entry
 	group     *subtree.Group[*session, subscription] // shared subscription it came through
+	queued    time.Time                              // when queued, for internal sessions' status
 }
 
 func newSession(s *Server, id string) *session {
@@ -80,6 +86,7 @@ func newSession(s *Server, id string) *session {
 		subs:     make(map[string]subscription),
 		inflight: make(map[uint16]*outMsg),
 		inbound:  make(map[uint16]struct{}),
+		outbox:   s.internalOptions(id),
 	}
 }
 
@@ -91,6 +98,9 @@ func (ss *session) queueLen() int { return len(ss.queue) - ss.queueHead }
 func (ss *session) pushLocked(om *outMsg) {
 	ss.queue = append(ss.queue, om)
 	ss.queueBytes += om.msg.Size()
+	if ss.outbox != nil {
+		om.queued = time.Now()
+	}
 }
 
 func (ss *session) popLocked() *outMsg {
@@ -138,9 +148,13 @@ func (ss *session) reserveLocked(qos byte, size int) (seq uint64, persist bool, 
 	}
 	persist = qos > 0 && ss.persistent()
 	// Messages that go straight out need no queue room; the rest do.
+	maxMsgs, maxBytes := ss.srv.opts.MaxQueuedMessages, ss.srv.opts.MaxQueuedBytes
+	if ss.outbox != nil {
+		// Bounded by admitLocked (internal.go) instead, before routing.
+		maxMsgs, maxBytes = math.MaxInt, math.MaxInt
+	}
 	if !(online && ss.ready && ss.queueLen() == 0 && ss.backlog == 0) {
-		for ss.queueLen()+ss.backlog >= ss.srv.opts.MaxQueuedMessages ||
-			ss.queueBytes+ss.backlogBytes+size > ss.srv.opts.MaxQueuedBytes {
+		for ss.queueLen()+ss.backlog >= maxMsgs || ss.queueBytes+ss.backlogBytes+size > maxBytes {
 			// QoS 0 messages waiting for an offline client go first.
 			if qos == 0 || !ss.dropQueuedQoS0Locked() {
 				if !persist {

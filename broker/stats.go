@@ -16,11 +16,12 @@ const (
 	dropNoSharedMember                   // shared subscription group had no other member
 	dropQoS0ForRoom                      // queued QoS 0 message dropped to make room for QoS 1/2
 	dropQuota                            // PUBLISH refused: a queue or store budget is spent
+	dropOutbox                           // dropped by an internal session's budget policy (internal.go)
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{"queue_full", "slow_client", "expired", "too_large", "no_shared_member",
-	"qos0_for_room", "quota_exceeded"}
+	"qos0_for_room", "quota_exceeded", "outbox_full"}
 
 func (r dropReason) String() string { return dropNames[r] }
 
