@@ -56,6 +56,7 @@ func startMosquitto(t testing.TB, extra ...string) *mosquitto {
 	lines := []string{
 		"listener " + port + " 127.0.0.1",
 		"allow_anonymous true",
+		"user root", // as root, mosquitto would switch to user mosquitto, who cannot write the temporary directory
 		"persistence true",
 		"persistence_location " + m.dir + "/",
 		"max_queued_messages 0",
