@@ -53,6 +53,9 @@ func New(srv *broker.Server, cfg Config, log *slog.Logger) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := b.prime(); err != nil {
+		return nil, fmt.Errorf("bridge %q: creating its outbox: %w", cfg.Name, err)
+	}
 	return b, nil
 }
 

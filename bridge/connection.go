@@ -200,6 +200,50 @@ func (b *Bridge) connection(ctx context.Context) error {
 	return err
 }
 
+// prime makes sure the bridge's local session exists with the
+// subscriptions of the current out rules, so that the outbox fills even if
+// the upstream broker has never been reached: it connects locally,
+// subscribes and disconnects. A message the broker sends meanwhile stays
+// in flight in the session and is re-sent on the first real connection.
+func (b *Bridge) prime() error {
+	lc, err := b.srv.DialInternal(b.localID)
+	if err != nil {
+		return err
+	}
+	defer lc.Close()
+	lc.SetDeadline(time.Now().Add(handshakeTimeout))
+	loc := newLink(lc, mqtt.V5, 0, handshakeTimeout)
+	cp := &mqtt.Connect{ProtocolLevel: mqtt.V5}
+	cp.Props.SessionExpiry = 0xFFFFFFFF
+	cp.Props.ReceiveMaximum = 1
+	if err := loc.send(cp); err != nil {
+		return err
+	}
+	pkt, err := loc.read()
+	if err != nil {
+		return err
+	}
+	if ack, ok := pkt.(*mqtt.Connack); !ok || ack.ReasonCode != 0 {
+		return fmt.Errorf("local broker refused the bridge session: %v", pkt)
+	}
+	for i, rule := range b.cfg.Out {
+		sub := &mqtt.Subscribe{PacketID: uint16(i + 1), Subscriptions: []mqtt.Subscription{{Filter: rule.Filter,
+			QoS: rule.QoS, NoLocal: true, RetainAsPublished: true, RetainHandling: 1}}}
+		if err := loc.send(sub); err != nil {
+			return err
+		}
+	}
+	for acks := 0; acks < len(b.cfg.Out); {
+		if pkt, err = loc.read(); err != nil {
+			return err
+		}
+		if _, ok := pkt.(*mqtt.Suback); ok {
+			acks++
+		}
+	}
+	return loc.send(&mqtt.Disconnect{})
+}
+
 // ping sends PINGREQ every keep-alive interval; the upstream reader's
 // deadline notices a missing answer.
 func (r *relay) ping(ctx context.Context) error {
