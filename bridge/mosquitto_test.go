@@ -175,3 +175,5 @@ func localBroker(t testing.TB, opts *broker.Options) *brokertest.Broker {
 }
 
 func addr(m *mosquitto) string { return fmt.Sprintf("tcp://%s", m.Addr) }
+
+var errNotYet = errors.New("not yet")
