@@ -37,6 +37,9 @@ func TestOutboxBudget(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.policy), func(t *testing.T) {
+			// The local broker listens first, so that it cannot take the
+			// port mosquitto gives up while it is stopped.
+			local := localBroker(t, nil)
 			up := startMosquitto(t)
 			got := map[string][]string{}
 			msgs := make(chan paho.Message, 100)
@@ -49,7 +52,6 @@ func TestOutboxBudget(t *testing.T) {
 			sub.MustSubscribe("#", 1)
 			up.Stop()
 
-			local := localBroker(t, nil)
 			br := startBridge(t, local, bridge.Config{
 				Name: "up", Address: addr(up), Version: mqtt.V5, ClientID: "weir-gw",
 				MaxOutboxBytes: int64(10 * size),
