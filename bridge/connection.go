@@ -303,11 +303,10 @@ func (r *relay) fromLocal(pkt mqtt.Packet) error {
 	case *mqtt.Publish:
 		return r.forwardOut(p)
 	case *mqtt.Pubrel:
-		if r.localOnly[p.PacketID] {
-			delete(r.localOnly, p.PacketID)
-			return r.loc.send(&mqtt.Pubcomp{PacketID: p.PacketID})
-		}
-		return r.up.send(&mqtt.Pubrel{PacketID: p.PacketID})
+		// The local PUBREC of an out message is sent only once upstream
+		// completed it (forwardOut), so the local PUBREL ends it here.
+		delete(r.localOnly, p.PacketID)
+		return r.loc.send(&mqtt.Pubcomp{PacketID: p.PacketID})
 	case *mqtt.Puback:
 		if err := r.localRefused(p.ReasonCode); err != nil {
 			return err
@@ -441,11 +440,22 @@ func (r *relay) fromUp(pkt mqtt.Packet) error {
 		r.upAcked(p.PacketID, p.ReasonCode, true)
 		return r.loc.send(&mqtt.Puback{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
 	case *mqtt.Pubrec:
+		// QoS 2 out: the local delivery stays at "PUBLISH sent" until
+		// upstream completes the whole exchange. Should the link or Weir
+		// die before, the local session re-sends the PUBLISH (DUP, same
+		// packet id): an upstream that kept the session recognises it, one
+		// that did not takes it as new. Passing PUBREC on at once would
+		// leave the local side with only a PUBREL to re-send, and an
+		// upstream that delivers on PUBREL and lost its session (clean
+		// start, expiry) would lose the message.
 		r.upAcked(p.PacketID, p.ReasonCode, false)
-		return r.loc.send(&mqtt.Pubrec{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
+		if p.ReasonCode.IsError() {
+			return r.loc.send(&mqtt.Pubrec{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
+		}
+		return r.up.send(&mqtt.Pubrel{PacketID: p.PacketID})
 	case *mqtt.Pubcomp:
 		r.upAcked(p.PacketID, 0, true)
-		return r.loc.send(&mqtt.Pubcomp{PacketID: p.PacketID})
+		return r.loc.send(&mqtt.Pubrec{PacketID: p.PacketID})
 	case *mqtt.Suback:
 		for i, rc := range p.ReasonCodes {
 			if rc.IsError() && i < len(b.cfg.In) {

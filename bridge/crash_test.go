@@ -19,7 +19,7 @@ func TestCrashDuringOutage(t *testing.T) {
 	const publishers, perTopic = 10, 2000
 	up := startMosquitto(t)
 	c := newCollector()
-	subscribeCollector(t, up, "gw/#", c)
+	subscribeCollector(t, up, "gw/#", 1, c)
 	child := brokertest.StartChild(t, brokertest.ChildOptions{Config: map[string]any{
 		"bridges": []map[string]any{{
 			"name": "up", "address": "tcp://" + up.Addr, "version": "5", "client_id": "weir-gw",
