@@ -22,15 +22,17 @@
 // upstream connection, then the local one (an in-memory pipe,
 // broker.Server.DialInternal), and relays packets between them with the
 // same packet ids: a local PUBLISH goes upstream as is (topic remapped),
-// and the upstream PUBACK / PUBREC / PUBCOMP comes back as the local one.
-// The broker therefore dequeues a message only after the upstream broker
-// acknowledged it; whatever was unacknowledged when the uplink or the
-// gateway died is re-sent by the broker's session resumption, with DUP and
-// the same packet id, in the original order. With a persistent upstream
-// session (clean_start false) a QoS 2 message re-sent with the same id is
-// recognised by the upstream broker, so QoS 2 stays exactly-once across
-// outages and crashes; with a clean upstream session, delivery upstream is
-// at least once. The in direction works the same way the other way round.
+// and the upstream PUBACK comes back as the local one; for QoS 2 the bridge
+// answers the upstream PUBREC with PUBREL itself and passes the exchange
+// on as the local PUBREC only when the upstream PUBCOMP arrives. The
+// broker therefore dequeues a message only after the upstream broker
+// completed it; whatever was unacknowledged when the uplink or the gateway
+// died is re-sent by the broker's session resumption, with DUP and the
+// same packet id, in the original order. An upstream that kept the session
+// (clean_start false) recognises a re-sent QoS 2 message by its packet id;
+// one that did not takes it as new, so nothing it had not released is
+// lost. QoS 1 is at least once. The in direction mirrors this (the local
+// broker keeps the inbound QoS 2 packet ids until PUBREL).
 //
 // # What it must never do
 //

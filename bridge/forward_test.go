@@ -20,6 +20,8 @@ func TestForwardBothWays(t *testing.T) {
 		t.Run(v.String(), func(t *testing.T) {
 			up := startMosquitto(t)
 			local := localBroker(t, nil)
+			// Retained before the bridge exists: forwarded once, retained.
+			brokertest.ConnectPaho311(t, local, tcp, "early", nil).MustPublish("site/pre", 1, true, "early")
 			br := startBridge(t, local, bridge.Config{
 				Name: "up", Address: addr(up), Version: v, ClientID: "weir-gw",
 				MessageIDProperty: "weir-message-id",
@@ -30,7 +32,16 @@ func TestForwardBothWays(t *testing.T) {
 			waitConnected(t, br)
 
 			upSub := brokertest.ConnectPaho311(t, up.Broker(), tcp, "upstream-sub", nil)
+			brokertest.Eventually(t, 5*time.Second, func() error {
+				if br.Status().Forwarded < 1 {
+					return errNotYet
+				}
+				return nil
+			})
 			upSub.MustSubscribe("gw/#", 2)
+			if m := upSub.Next(); m.Topic() != "gw/pre" || !m.Retained() || string(m.Payload()) != "early" {
+				t.Fatalf("upstream got %q retained=%v %q, want the retained gw/pre", m.Topic(), m.Retained(), m.Payload())
+			}
 			localSub := brokertest.ConnectPaho311(t, local, tcp, "local-sub", nil)
 			localSub.MustSubscribe("commands/#", 2)
 			pub := brokertest.ConnectPaho311(t, local, tcp, "local-pub", nil)
@@ -72,8 +83,8 @@ func TestForwardBothWays(t *testing.T) {
 			}
 			brokertest.Eventually(t, 5*time.Second, func() error {
 				st := br.Status()
-				if st.Forwarded != 4 || st.Received != 3 || st.OutboxMessages != 0 || st.InFlight != 0 {
-					return fmt.Errorf("status %+v, want 4 forwarded, 3 received, empty outbox", st)
+				if st.Forwarded != 5 || st.Received != 3 || st.OutboxMessages != 0 || st.InFlight != 0 {
+					return fmt.Errorf("status %+v, want 5 forwarded, 3 received, empty outbox", st)
 				}
 				return nil
 			})
