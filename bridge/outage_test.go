@@ -18,11 +18,11 @@ import (
 // collector gathers the messages an upstream subscriber receives, per
 // topic, in arrival order.
 type collector struct {
-	mu     sync.Mutex
-	topics map[string][]int // payload sequence numbers per topic
-	seen   map[string]bool  // topic/seq received at least once
-	unique int
-	dups   int
+	mu      sync.Mutex
+	topics  map[string][]int // payload sequence numbers per topic
+	seen    map[string]bool  // topic/seq received at least once
+	unique  int
+	dups    int
 	dupFlag int // of the duplicates, those with DUP set by upstream
 }
 
