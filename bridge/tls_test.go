@@ -116,3 +116,22 @@ func TestTLSClientCertificate(t *testing.T) {
 		return nil
 	})
 }
+
+// TestWebSocketUpstream bridges over MQTT-over-WebSocket. The upstream
+// is a second Weir: Debian's mosquitto 2.0.11 cannot open a WebSocket
+// listener here ("Unable to start any listening sockets").
+func TestWebSocketUpstream(t *testing.T) {
+	up := localBroker(t, nil)
+	upSub := brokertest.ConnectPaho311(t, up, tcp, "up-sub", nil)
+	upSub.MustSubscribe("s/#", 1)
+	local := localBroker(t, nil)
+	br := startBridge(t, local, bridge.Config{
+		Name: "ws", Address: up.WSURL, Version: mqtt.V5, ClientID: "weir-gw",
+		Out: []bridge.OutRule{{Filter: "s/#", QoS: 1, Policy: bridge.DropOldest}},
+	})
+	waitConnected(t, br)
+	brokertest.ConnectPaho311(t, local, tcp, "pub", nil).MustPublish("s/1", 1, false, "over websocket")
+	if m := upSub.Next(); m.Topic() != "s/1" || string(m.Payload()) != "over websocket" {
+		t.Fatalf("upstream got %q %q", m.Topic(), m.Payload())
+	}
+}
