@@ -53,6 +53,9 @@ func New(srv *broker.Server, cfg Config, log *slog.Logger) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := srv.RegisterInternal(broker.InternalOptions{ID: statusID(cfg.Name)}); err != nil {
+		return nil, err
+	}
 	if err := b.prime(); err != nil {
 		return nil, fmt.Errorf("bridge %q: creating its outbox: %w", cfg.Name, err)
 	}
@@ -107,7 +110,12 @@ func (b *Bridge) onDrop(topic string, p broker.OverflowPolicy) {
 
 // Run connects to the upstream broker and relays until ctx ends,
 // reconnecting with exponential backoff and jitter after every failure.
+// Meanwhile it logs the status and publishes it under SysPrefix when it
+// changes, at most every Config.StatusInterval.
 func (b *Bridge) Run(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { defer close(done); b.statusLoop(ctx, b.cfg.StatusInterval) }()
+	defer func() { <-done }()
 	backoff := b.cfg.MinBackoff
 	for ctx.Err() == nil {
 		start := time.Now()
@@ -149,9 +157,12 @@ func (b *Bridge) logStatus() {
 		"received", st.Received, "dropped", st.DroppedTotal())
 }
 
-// statusLoop logs the status when it changed, at most every interval.
+// statusLoop logs the status when it changed, and publishes it, at most
+// every interval.
 func (b *Bridge) statusLoop(ctx context.Context, every time.Duration) {
 	var last Status
+	sys := &sysPublisher{b: b}
+	defer sys.close()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -161,6 +172,7 @@ func (b *Bridge) statusLoop(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 		st := b.Status()
+		sys.publish(st)
 		if st.Forwarded != last.Forwarded || st.DroppedTotal() != last.DroppedTotal() ||
 			st.OutboxMessages != last.OutboxMessages || st.Received != last.Received {
 			b.logStatus()
@@ -177,8 +189,7 @@ type Bridges struct {
 }
 
 // Start creates and runs a bridge for each cfg (New, then Run in its own
-// goroutine) and logs each one's status when it changes, at most every
-// 10 s. Stop ends them.
+// goroutine). Stop ends them.
 func Start(srv *broker.Server, cfgs []Config, log *slog.Logger) (*Bridges, error) {
 	bs := &Bridges{}
 	for _, c := range cfgs {
@@ -191,9 +202,8 @@ func Start(srv *broker.Server, cfgs []Config, log *slog.Logger) (*Bridges, error
 	ctx, cancel := context.WithCancel(context.Background())
 	bs.cancel = cancel
 	for _, b := range bs.list {
-		bs.wg.Add(2)
+		bs.wg.Add(1)
 		go func() { defer bs.wg.Done(); b.Run(ctx) }()
-		go func() { defer bs.wg.Done(); b.statusLoop(ctx, 10*time.Second) }()
 	}
 	return bs, nil
 }

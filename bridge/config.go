@@ -51,6 +51,9 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the wait between connection
 	// attempts; it doubles per failure, with jitter. Defaults 1s and 1m.
 	MinBackoff, MaxBackoff time.Duration
+	// StatusInterval is how often the status is checked, and logged and
+	// published under SysPrefix if it changed. Default 10s.
+	StatusInterval time.Duration
 	// Out rules select local messages for upstream; In rules select
 	// upstream messages for the local broker. The first rule whose filter
 	// matches a topic applies.
@@ -107,6 +110,8 @@ const (
 	DefaultWindow     = 64
 	DefaultMinBackoff = time.Second
 	DefaultMaxBackoff = time.Minute
+	// DefaultStatusInterval is the default Config.StatusInterval.
+	DefaultStatusInterval = 10 * time.Second
 )
 
 // FieldError is one problem of a Config: Field is the key (as in the YAML
@@ -218,6 +223,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if v.MaxBackoff == 0 {
 		v.MaxBackoff = DefaultMaxBackoff
+	}
+	if v.StatusInterval <= 0 {
+		v.StatusInterval = DefaultStatusInterval
 	}
 	return v
 }

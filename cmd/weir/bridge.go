@@ -31,6 +31,7 @@ type bridgeConfig struct {
 	MessageIDProperty string          `yaml:"message_id_property"`
 	MinBackoff        duration        `yaml:"min_backoff"`
 	MaxBackoff        duration        `yaml:"max_backoff"`
+	StatusInterval    duration        `yaml:"status_interval"`
 	Out               []bridgeOutRule `yaml:"out"`
 	In                []bridgeInRule  `yaml:"in"`
 }
@@ -68,6 +69,7 @@ func defaultBridge() bridgeConfig {
 		MessageIDProperty: "weir-message-id",
 		MinBackoff:        duration(bridge.DefaultMinBackoff),
 		MaxBackoff:        duration(bridge.DefaultMaxBackoff),
+		StatusInterval:    duration(bridge.DefaultStatusInterval),
 	}
 }
 
@@ -122,6 +124,7 @@ func (c *config) validateBridges(v *validator) {
 		}
 		names[b.Name] = true
 		v.intRange(p+".window", b.Window, 1, math.MaxUint16)
+		v.positive(p+".status_interval", b.StatusInterval)
 		for j, r := range b.Out {
 			v.intRange(fmt.Sprintf("%s.out[%d].qos", p, j), r.QoS, 0, 2)
 		}
@@ -150,6 +153,7 @@ func (b *bridgeConfig) bridgeConfig() (bridge.Config, error) {
 		KeepAlive: time.Duration(b.KeepAlive), CleanStart: b.CleanStart, SessionExpiry: time.Duration(b.SessionExpiry),
 		Window: int(b.Window), MaxOutboxBytes: int64(b.MaxOutboxBytes), MessageIDProperty: b.MessageIDProperty,
 		MinBackoff: time.Duration(b.MinBackoff), MaxBackoff: time.Duration(b.MaxBackoff),
+		StatusInterval: time.Duration(b.StatusInterval),
 	}
 	for _, r := range b.Out {
 		c.Out = append(c.Out, bridge.OutRule{Filter: r.Filter, StripPrefix: r.StripPrefix, AddPrefix: r.AddPrefix,
