@@ -181,6 +181,10 @@ func (b *Bridge) connection(ctx context.Context) error {
 				return
 			}
 		}
+		if err := r.flush(); err != nil {
+			errc <- err
+			return
+		}
 		errc <- r.localLoop()
 	}()
 	go func() { errc <- r.upLoop() }()
@@ -274,7 +278,24 @@ func (r *relay) localLoop() error {
 		if err := r.fromLocal(p); err != nil {
 			return err
 		}
+		if r.loc.rd.Buffered() == 0 {
+			if err := r.flush(); err != nil {
+				return err
+			}
+		}
 	}
+}
+
+// flush writes what the handling of packets queued on both links; each
+// reader calls it before it may block reading.
+func (r *relay) flush() error {
+	if err := r.up.flush(); err != nil {
+		return fmt.Errorf("upstream: %w", err)
+	}
+	if err := r.loc.flush(); err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	return nil
 }
 
 func (r *relay) upLoop() error {
@@ -289,6 +310,11 @@ func (r *relay) upLoop() error {
 		}
 		if err := r.fromUp(p); err != nil {
 			return err
+		}
+		if r.up.rd.Buffered() == 0 {
+			if err := r.flush(); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -306,7 +332,7 @@ func (r *relay) fromLocal(pkt mqtt.Packet) error {
 		// The local PUBREC of an out message is sent only once upstream
 		// completed it (forwardOut), so the local PUBREL ends it here.
 		delete(r.localOnly, p.PacketID)
-		return r.loc.send(&mqtt.Pubcomp{PacketID: p.PacketID})
+		return r.loc.queue(&mqtt.Pubcomp{PacketID: p.PacketID})
 	case *mqtt.Puback:
 		if err := r.localRefused(p.ReasonCode); err != nil {
 			return err
@@ -314,15 +340,15 @@ func (r *relay) fromLocal(pkt mqtt.Packet) error {
 		if !p.ReasonCode.IsError() {
 			b.stats.received.Add(1)
 		}
-		return r.up.send(&mqtt.Puback{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
+		return r.up.queue(&mqtt.Puback{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
 	case *mqtt.Pubrec:
 		if err := r.localRefused(p.ReasonCode); err != nil {
 			return err
 		}
-		return r.up.send(&mqtt.Pubrec{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
+		return r.up.queue(&mqtt.Pubrec{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
 	case *mqtt.Pubcomp:
 		b.stats.received.Add(1)
-		return r.up.send(&mqtt.Pubcomp{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
+		return r.up.queue(&mqtt.Pubcomp{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
 	case *mqtt.Disconnect:
 		return fmt.Errorf("local broker sent DISCONNECT %v", p.ReasonCode)
 	}
@@ -383,7 +409,7 @@ func (r *relay) forwardOut(p *mqtt.Publish) error {
 		r.ruleOf[p.PacketID] = ri
 		r.mu.Unlock()
 	}
-	if err := r.up.send(&out); err != nil {
+	if err := r.up.queue(&out); err != nil {
 		return fmt.Errorf("upstream: %w", err)
 	}
 	if p.QoS == 0 {
@@ -396,10 +422,10 @@ func (r *relay) forwardOut(p *mqtt.Publish) error {
 func (r *relay) ackLocal(p *mqtt.Publish) error {
 	switch p.QoS {
 	case 1:
-		return r.loc.send(&mqtt.Puback{PacketID: p.PacketID})
+		return r.loc.queue(&mqtt.Puback{PacketID: p.PacketID})
 	case 2:
 		r.localOnly[p.PacketID] = true
-		return r.loc.send(&mqtt.Pubrec{PacketID: p.PacketID})
+		return r.loc.queue(&mqtt.Pubrec{PacketID: p.PacketID})
 	}
 	return nil
 }
@@ -433,12 +459,12 @@ func (r *relay) fromUp(pkt mqtt.Packet) error {
 	case *mqtt.Pubrel:
 		if r.upOnly[p.PacketID] {
 			delete(r.upOnly, p.PacketID)
-			return r.up.send(&mqtt.Pubcomp{PacketID: p.PacketID})
+			return r.up.queue(&mqtt.Pubcomp{PacketID: p.PacketID})
 		}
-		return r.loc.send(&mqtt.Pubrel{PacketID: p.PacketID})
+		return r.loc.queue(&mqtt.Pubrel{PacketID: p.PacketID})
 	case *mqtt.Puback:
 		r.upAcked(p.PacketID, p.ReasonCode, true)
-		return r.loc.send(&mqtt.Puback{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
+		return r.loc.queue(&mqtt.Puback{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
 	case *mqtt.Pubrec:
 		// QoS 2 out: the local delivery stays at "PUBLISH sent" until
 		// upstream completes the whole exchange. Should the link or Weir
@@ -450,12 +476,12 @@ func (r *relay) fromUp(pkt mqtt.Packet) error {
 		// start, expiry) would lose the message.
 		r.upAcked(p.PacketID, p.ReasonCode, false)
 		if p.ReasonCode.IsError() {
-			return r.loc.send(&mqtt.Pubrec{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
+			return r.loc.queue(&mqtt.Pubrec{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
 		}
-		return r.up.send(&mqtt.Pubrel{PacketID: p.PacketID})
+		return r.up.queue(&mqtt.Pubrel{PacketID: p.PacketID})
 	case *mqtt.Pubcomp:
 		r.upAcked(p.PacketID, 0, true)
-		return r.loc.send(&mqtt.Pubrec{PacketID: p.PacketID})
+		return r.loc.queue(&mqtt.Pubrec{PacketID: p.PacketID})
 	case *mqtt.Suback:
 		for i, rc := range p.ReasonCodes {
 			if rc.IsError() && i < len(b.cfg.In) {
@@ -483,10 +509,10 @@ func (r *relay) forwardIn(p *mqtt.Publish) error {
 		b.stats.dropIn(ri, "no_rule")
 		switch p.QoS {
 		case 1:
-			return r.up.send(&mqtt.Puback{PacketID: p.PacketID})
+			return r.up.queue(&mqtt.Puback{PacketID: p.PacketID})
 		case 2:
 			r.upOnly[p.PacketID] = true
-			return r.up.send(&mqtt.Pubrec{PacketID: p.PacketID})
+			return r.up.queue(&mqtt.Pubrec{PacketID: p.PacketID})
 		}
 		return nil
 	}
@@ -496,7 +522,7 @@ func (r *relay) forwardIn(p *mqtt.Publish) error {
 		out.Props = p.Props
 		clearSubIDs(&out.Props)
 	}
-	if err := r.loc.send(&out); err != nil {
+	if err := r.loc.queue(&out); err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
 	if p.QoS == 0 {
