@@ -90,6 +90,11 @@ func (c *client) handleConnect(pkt []byte) bool {
 	if v == mqtt.V5 {
 		if p.Props.Present.Has(mqtt.PropReceiveMaximum) {
 			c.outWindow = min(c.outWindow, int(p.Props.ReceiveMaximum))
+			if c.internal != nil {
+				// An internal session's window is its own (internal.go),
+				// not capped by MaxInflight.
+				c.outWindow = int(p.Props.ReceiveMaximum)
+			}
 		}
 		c.maxOutSize = int(p.Props.MaximumPacketSize)
 		c.aliasMax = p.Props.TopicAliasMaximum
