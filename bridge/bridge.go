@@ -49,6 +49,7 @@ func New(srv *broker.Server, cfg Config, log *slog.Logger) (*Bridge, error) {
 		Policy:            b.policyOf,
 		OnDrop:            b.onDrop,
 		MessageIDProperty: b.msgIDProperty(),
+		LiveFirst:         b.cfg.Backfill == LiveFirst,
 	})
 	if err != nil {
 		return nil, err

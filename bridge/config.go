@@ -54,6 +54,9 @@ type Config struct {
 	// StatusInterval is how often the status is checked, and logged and
 	// published under SysPrefix if it changed. Default 10s.
 	StatusInterval time.Duration
+	// Backfill is the order after an outage: InOrder (default) sends the
+	// backlog first, LiveFirst sends new messages ahead of it.
+	Backfill Backfill
 	// Out rules select local messages for upstream; In rules select
 	// upstream messages for the local broker. The first rule whose filter
 	// matches a topic applies.
@@ -93,6 +96,15 @@ type InRule struct {
 	AddPrefix   string
 	QoS         byte // subscription QoS upstream
 }
+
+// Backfill is the order of backlog and live messages after an outage.
+type Backfill string
+
+// Backfill orders.
+const (
+	InOrder   Backfill = "in-order"
+	LiveFirst Backfill = "live-first"
+)
 
 // Policy says what gives way when the outbox budget is full.
 type Policy string
@@ -167,6 +179,9 @@ func (c *Config) Validate() []FieldError {
 	}
 	if c.MinBackoff < 0 || c.MaxBackoff < 0 || c.MaxBackoff > 0 && c.MinBackoff > c.MaxBackoff {
 		bad("max_backoff", "backoffs must not be negative, min_backoff at most max_backoff")
+	}
+	if c.Backfill != "" && c.Backfill != InOrder && c.Backfill != LiveFirst {
+		bad("backfill", "%q is not in-order or live-first", c.Backfill)
 	}
 	if len(c.Out) == 0 && len(c.In) == 0 {
 		bad("out", "a bridge needs at least one out or in rule")

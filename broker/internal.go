@@ -60,6 +60,11 @@ type InternalOptions struct {
 	// server) for each message the budget dropped, with the policy that
 	// dropped it.
 	OnDrop func(topic string, p OverflowPolicy)
+	// LiveFirst sends messages that arrive while the session is connected
+	// and has a backlog ahead of that backlog (in their own order), so that
+	// live data is not held up by a long queue drain; otherwise messages
+	// go out in the order they arrived.
+	LiveFirst bool
 	// MessageIDProperty, when set, names a user property added to every
 	// PUBLISH sent to the session, holding the message's store id in
 	// decimal: stable across restarts and re-sends of the same message.
@@ -160,6 +165,49 @@ func (s *Server) InternalStatus(id string) InternalStatus {
 	return st
 }
 
+// deliverLiveLocked queues a live QoS 1/2 message of a live-first
+// internal session behind the live messages already queued and ahead of
+// the backlog. If its delivery was persisted while the session is
+// spilling, its store entry is above loadedSeq: the refill must skip it
+// (skipLiveLocked), since it is in memory already.
+func (ss *session) deliverLiveLocked(d *delivery, m *store.Message) {
+	om := &outMsg{seq: d.seq, msg: m, qos: d.qos, retain: d.retain, subIDs: d.subIDs, persisted: d.persist,
+		group: d.group, queued: time.Now()}
+	if d.persist && ss.spilling && d.seq > ss.loadedSeq {
+		if ss.liveSeqs == nil {
+			ss.liveSeqs = make(map[uint64]struct{})
+		}
+		ss.liveSeqs[d.seq] = struct{}{}
+	}
+	i := ss.queueHead + ss.liveCount
+	ss.queue = append(ss.queue, nil)
+	copy(ss.queue[i+1:], ss.queue[i:])
+	ss.queue[i] = om
+	ss.queueBytes += m.Size()
+	ss.liveCount++
+	ss.pumpLocked()
+}
+
+// skipLiveLocked reports whether the refill must skip the store entry seq
+// because it is a live message already in memory (deliverLiveLocked).
+func (ss *session) skipLiveLocked(seq uint64) bool {
+	if _, ok := ss.liveSeqs[seq]; !ok {
+		return false
+	}
+	delete(ss.liveSeqs, seq)
+	return true
+}
+
+// pruneLiveLocked forgets the live entries the refill has passed: those
+// it did not meet were completed, and dequeued, before it got there.
+func (ss *session) pruneLiveLocked() {
+	for s := range ss.liveSeqs {
+		if s <= ss.loadedSeq {
+			delete(ss.liveSeqs, s)
+		}
+	}
+}
+
 // admitLocked applies the byte budget of an internal session to a message
 // of size bytes about to be routed to it: it makes room by the policy of
 // the message's topic and reports whether the message is to be queued.
@@ -180,7 +228,10 @@ func (ss *session) admitLocked(o *InternalOptions, m *store.Message, size int) b
 		i := -1
 		switch p {
 		case DropOldest:
-			if ss.queueLen() > 0 {
+			// The oldest of the backlog, behind any live messages.
+			if ss.queueLen() > ss.liveCount {
+				i = ss.queueHead + ss.liveCount
+			} else if ss.queueLen() > 0 {
 				i = ss.queueHead
 			}
 		case KeepLastPerTopic:
@@ -191,6 +242,10 @@ func (ss *session) admitLocked(o *InternalOptions, m *store.Message, size int) b
 			return false
 		}
 		om := ss.queue[i]
+		if i < ss.queueHead+ss.liveCount {
+			ss.liveCount--
+		}
+		delete(ss.liveSeqs, om.seq)
 		copy(ss.queue[i:], ss.queue[i+1:])
 		ss.queue[len(ss.queue)-1] = nil
 		ss.queue = ss.queue[:len(ss.queue)-1]

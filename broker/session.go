@@ -56,6 +56,12 @@ type session struct {
 	// outbox is set for internal sessions (internal.go): their queue is
 	// bounded by its byte budget and policy instead of the queue limits.
 	outbox *InternalOptions
+	// live-first internal sessions (internal.go, deliverLiveLocked): the
+	// first liveCount messages of the queue are live ones put ahead of
+	// the backlog; liveSeqs are those among them whose entries the
+	// backlog refill must skip.
+	liveCount int
+	liveSeqs  map[uint64]struct{}
 }
 
 // subscription is what the tree stores for a session's filter.
@@ -107,6 +113,9 @@ func (ss *session) popLocked() *outMsg {
 	om := ss.queue[ss.queueHead]
 	ss.queue[ss.queueHead] = nil
 	ss.queueHead++
+	if ss.liveCount > 0 {
+		ss.liveCount--
+	}
 	ss.queueBytes -= om.msg.Size()
 	if ss.queueHead == len(ss.queue) {
 		ss.queue = ss.queue[:0]
@@ -220,6 +229,11 @@ func (ss *session) deliverLocked(d *delivery, m *store.Message) {
 		ss.pushLocked(&outMsg{seq: d.seq, msg: m, retain: d.retain, subIDs: d.subIDs})
 		return
 	}
+	if ss.outbox != nil && ss.outbox.LiveFirst && d.qos > 0 && ss.c != nil && ss.ready &&
+		(ss.queueLen() > 0 || ss.backlog > 0) {
+		ss.deliverLiveLocked(d, m) // ahead of the backlog (internal.go)
+		return
+	}
 	if d.persist && ss.spilling && d.seq > ss.loadedSeq {
 		ss.backlog++ // it is in the store; refillLocked reads it back
 		ss.backlogBytes += m.Size()
@@ -294,7 +308,7 @@ func (ss *session) refillLocked() int {
 			return false
 		}
 		ss.loadedSeq = e.Seq
-		if e.PacketID != 0 {
+		if e.PacketID != 0 || ss.skipLiveLocked(e.Seq) {
 			return true
 		}
 		ss.pushLocked(&outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, persisted: true})
@@ -307,6 +321,7 @@ func (ss *session) refillLocked() int {
 		ss.srv.log.Error("reading queued messages from the store", "client", ss.id, "err", err)
 		return loaded
 	}
+	ss.pruneLiveLocked() // internal.go
 	if ss.backlog <= 0 || loaded < want && !bounded && len(ss.pending) == 0 {
 		// Every store-only entry is back in memory (or the store has
 		// nothing above loadedSeq and nothing is on its way): deliveries

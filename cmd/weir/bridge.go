@@ -32,6 +32,7 @@ type bridgeConfig struct {
 	MinBackoff        duration        `yaml:"min_backoff"`
 	MaxBackoff        duration        `yaml:"max_backoff"`
 	StatusInterval    duration        `yaml:"status_interval"`
+	Backfill          string          `yaml:"backfill"`
 	Out               []bridgeOutRule `yaml:"out"`
 	In                []bridgeInRule  `yaml:"in"`
 }
@@ -70,6 +71,7 @@ func defaultBridge() bridgeConfig {
 		MinBackoff:        duration(bridge.DefaultMinBackoff),
 		MaxBackoff:        duration(bridge.DefaultMaxBackoff),
 		StatusInterval:    duration(bridge.DefaultStatusInterval),
+		Backfill:          string(bridge.InOrder),
 	}
 }
 
@@ -153,7 +155,7 @@ func (b *bridgeConfig) bridgeConfig() (bridge.Config, error) {
 		KeepAlive: time.Duration(b.KeepAlive), CleanStart: b.CleanStart, SessionExpiry: time.Duration(b.SessionExpiry),
 		Window: int(b.Window), MaxOutboxBytes: int64(b.MaxOutboxBytes), MessageIDProperty: b.MessageIDProperty,
 		MinBackoff: time.Duration(b.MinBackoff), MaxBackoff: time.Duration(b.MaxBackoff),
-		StatusInterval: time.Duration(b.StatusInterval),
+		StatusInterval: time.Duration(b.StatusInterval), Backfill: bridge.Backfill(b.Backfill),
 	}
 	for _, r := range b.Out {
 		c.Out = append(c.Out, bridge.OutRule{Filter: r.Filter, StripPrefix: r.StripPrefix, AddPrefix: r.AddPrefix,
