@@ -24,6 +24,8 @@ import (
 // and is run by hand:
 //
 //	WEIR_BRIDGE_BENCH=100000 go test -run TestDrainBenchmark -v ./bridge
+//
+// WEIR_BRIDGE_BACKFILL=live-first measures live-first backfill.
 func TestDrainBenchmark(t *testing.T) {
 	n, _ := strconv.Atoi(os.Getenv("WEIR_BRIDGE_BENCH"))
 	if n <= 0 {
@@ -39,7 +41,7 @@ func TestDrainBenchmark(t *testing.T) {
 	up := startMosquitto(t)
 	br := startBridge(t, local, bridge.Config{
 		Name: "up", Address: addr(up), Version: mqtt.V5, ClientID: "weir-gw", SessionExpiry: time.Hour,
-		Window: 256, MaxOutboxBytes: 1 << 30,
+		Window: 256, MaxOutboxBytes: 1 << 30, Backfill: bridge.Backfill(os.Getenv("WEIR_BRIDGE_BACKFILL")),
 		Out: []bridge.OutRule{{Filter: "#", QoS: 1, Policy: bridge.DropOldest}},
 	})
 	waitConnected(t, br)
@@ -85,6 +87,9 @@ func TestDrainBenchmark(t *testing.T) {
 	t.Logf("queued %d messages (%d bytes) in %v while upstream was down", queued.OutboxMessages,
 		queued.OutboxBytes, time.Since(start).Round(time.Millisecond))
 
+	drainStart := time.Now()
+	up.Start()
+	waitConnected(t, br)
 	var liveSent atomic.Int64
 	stopLive := make(chan struct{})
 	liveDone := make(chan struct{})
@@ -103,8 +108,6 @@ func TestDrainBenchmark(t *testing.T) {
 			}
 		}
 	}()
-	drainStart := time.Now()
-	up.Start()
 	brokertest.Eventually(t, 10*time.Minute, func() error {
 		if got := backlogGot.Load(); got < int64(queued.OutboxMessages) {
 			return fmt.Errorf("%d of %d drained", got, queued.OutboxMessages)
