@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"time"
 
@@ -13,12 +14,22 @@ import (
 	"github.com/weirmq/weir/mqtt"
 )
 
-// Bridge forwards messages between a local broker.Server and one upstream
+// Local is the broker a bridge serves, through an internal session
+// (broker.Server implements it; see broker/internal.go). Everything the
+// bridge does locally is MQTT on a DialInternal connection.
+type Local interface {
+	RegisterInternal(broker.InternalOptions) error
+	DialInternal(id string) (net.Conn, error)
+	InternalStatus(id string) broker.InternalStatus
+	Options() broker.Options
+}
+
+// Bridge forwards messages between a local broker (Local) and one upstream
 // broker. Create it with New before the server serves its listeners, then
 // Run it.
 type Bridge struct {
 	cfg     Config
-	srv     *broker.Server
+	srv     Local
 	log     *slog.Logger
 	localID string
 	stats   stats
@@ -30,7 +41,7 @@ func LocalID(name string) string { return broker.InternalPrefix + "bridge/" + na
 // New validates cfg and registers the bridge's internal session (its
 // outbox) with srv, so that messages for its out rules are queued from now
 // on, also while it is not connected.
-func New(srv *broker.Server, cfg Config, log *slog.Logger) (*Bridge, error) {
+func New(srv Local, cfg Config, log *slog.Logger) (*Bridge, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
 		es := make([]error, len(errs))
 		for i, e := range errs {
@@ -191,7 +202,7 @@ type Bridges struct {
 
 // Start creates and runs a bridge for each cfg (New, then Run in its own
 // goroutine). Stop ends them.
-func Start(srv *broker.Server, cfgs []Config, log *slog.Logger) (*Bridges, error) {
+func Start(srv Local, cfgs []Config, log *slog.Logger) (*Bridges, error) {
 	bs := &Bridges{}
 	for _, c := range cfgs {
 		b, err := New(srv, c, log)
