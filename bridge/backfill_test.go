@@ -19,6 +19,7 @@ import (
 // the live messages overtake the backlog; in-order they come after it.
 // Either way every message arrives once, each stream in its own order.
 func TestBackfill(t *testing.T) {
+	t.Parallel()
 	const backlog, live = 3000, 20
 	for _, mode := range []bridge.Backfill{bridge.LiveFirst, bridge.InOrder} {
 		t.Run(string(mode), func(t *testing.T) {

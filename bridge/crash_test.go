@@ -16,6 +16,7 @@ import (
 // stream: every message weir acknowledged reaches upstream, in order per
 // topic.
 func TestCrashDuringOutage(t *testing.T) {
+	t.Parallel()
 	const publishers, perTopic = 10, 2000
 	up := startMosquitto(t)
 	c := newCollector()

@@ -143,6 +143,7 @@ func TestUpstreamOutageQoS2(t *testing.T) { testOutage(t, 2, 5, 1000, false) }
 func TestUpstreamOutageQoS2CleanStart(t *testing.T) { testOutage(t, 2, 5, 1000, true) }
 
 func testOutage(t *testing.T, qos byte, publishers, perTopic int, clean bool) {
+	t.Parallel() // waits on other processes mostly; keeps the package's time down
 	total := publishers * perTopic
 	up := startMosquitto(t)
 	local := localBroker(t, nil)
