@@ -1,6 +1,7 @@
 package bridge_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -126,5 +127,41 @@ func TestMessageIDProperty(t *testing.T) {
 	}
 	if ids[0] == ids[1] {
 		t.Fatalf("two messages with the same id %q", ids[0])
+	}
+}
+
+// TestInWhileAway checks that with a kept upstream session (clean_start
+// false) messages published upstream while the bridge was stopped arrive
+// locally once it runs again.
+func TestInWhileAway(t *testing.T) {
+	up := startMosquitto(t)
+	local := localBroker(t, nil)
+	cfg := bridge.Config{
+		Name: "up", Address: addr(up), Version: mqtt.V5, ClientID: "weir-gw", SessionExpiry: time.Hour,
+		In: []bridge.InRule{{Filter: "cmd/#", AddPrefix: "from-cloud/", QoS: 1}},
+	}
+	localSub := brokertest.ConnectPaho311(t, local, tcp, "local-sub", nil)
+	localSub.MustSubscribe("from-cloud/#", 1)
+
+	br, err := bridge.New(local.Server, cfg, brokertest.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { br.Run(ctx); close(done) }()
+	waitConnected(t, br)
+	cancel()
+	<-done
+
+	upPub := brokertest.ConnectPaho311(t, up.Broker(), tcp, "upstream-pub", nil)
+	for i := range 3 {
+		upPub.MustPublish("cmd/x", 1, false, fmt.Sprint(i))
+	}
+	startBridge(t, local, cfg)
+	for i := range 3 {
+		if m := localSub.Next(); m.Topic() != "from-cloud/cmd/x" || string(m.Payload()) != fmt.Sprint(i) {
+			t.Fatalf("local got %q %q, want from-cloud/cmd/x %d", m.Topic(), m.Payload(), i)
+		}
 	}
 }
