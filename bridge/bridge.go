@@ -61,6 +61,7 @@ func New(srv Local, cfg Config, log *slog.Logger) (*Bridge, error) {
 		OnDrop:            b.onDrop,
 		MessageIDProperty: b.msgIDProperty(),
 		LiveFirst:         b.cfg.Backfill == LiveFirst,
+		BacklogRate:       b.cfg.BackfillRate,
 	})
 	if err != nil {
 		return nil, err

@@ -57,6 +57,10 @@ type Config struct {
 	// Backfill is the order after an outage: InOrder (default) sends the
 	// backlog first, LiveFirst sends new messages ahead of it.
 	Backfill Backfill
+	// BackfillRate, when positive, bounds in messages per second how fast
+	// the backlog of an outage is sent (with LiveFirst, behind the live
+	// messages, which it does not hold back).
+	BackfillRate float64
 	// Out rules select local messages for upstream; In rules select
 	// upstream messages for the local broker. The first rule whose filter
 	// matches a topic applies.
@@ -182,6 +186,9 @@ func (c *Config) Validate() []FieldError {
 	}
 	if c.Backfill != "" && c.Backfill != InOrder && c.Backfill != LiveFirst {
 		bad("backfill", "%q is not in-order or live-first", c.Backfill)
+	}
+	if c.BackfillRate < 0 {
+		bad("backfill_rate", "must not be negative")
 	}
 	if len(c.Out) == 0 && len(c.In) == 0 {
 		bad("out", "a bridge needs at least one out or in rule")

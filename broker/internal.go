@@ -65,6 +65,11 @@ type InternalOptions struct {
 	// live data is not held up by a long queue drain; otherwise messages
 	// go out in the order they arrived.
 	LiveFirst bool
+	// BacklogRate, when positive, bounds in messages per second how fast
+	// the backlog — the messages queued before the current connection —
+	// is sent, so that a long outage does not end in a burst; with
+	// LiveFirst, live messages are not held back by it.
+	BacklogRate float64
 	// MessageIDProperty, when set, names a user property added to every
 	// PUBLISH sent to the session, holding the message's store id in
 	// decimal: stable across restarts and re-sends of the same message.
@@ -186,6 +191,33 @@ func (ss *session) deliverLiveLocked(d *delivery, m *store.Message) {
 	ss.queueBytes += m.Size()
 	ss.liveCount++
 	ss.pumpLocked()
+}
+
+// pacedLocked reports whether the head of the queue may be sent now
+// under BacklogRate; if not, it arranges for the session to pump again
+// when it may.
+func (ss *session) pacedLocked() bool {
+	rate := ss.outbox.BacklogRate
+	if rate <= 0 || ss.liveCount > 0 {
+		return true
+	}
+	if om := ss.queue[ss.queueHead]; om.seq > ss.attachSeq {
+		return true // arrived during this connection: not backlog
+	}
+	now := time.Now()
+	if now.Before(ss.paceNext) {
+		if ss.paceTimer == nil {
+			ss.paceTimer = time.AfterFunc(ss.paceNext.Sub(now), func() {
+				ss.mu.Lock()
+				defer ss.mu.Unlock()
+				ss.paceTimer = nil
+				ss.pumpLocked()
+			})
+		}
+		return false
+	}
+	ss.paceNext = now.Add(time.Duration(float64(time.Second) / rate))
+	return true
 }
 
 // skipLiveLocked reports whether the refill must skip the store entry seq

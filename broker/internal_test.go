@@ -91,3 +91,42 @@ func TestInternalLiveFirst(t *testing.T) {
 		return nil
 	})
 }
+
+// TestInternalBacklogRate checks BacklogRate: the backlog goes out no
+// faster than the rate, and a live message (LiveFirst) is not held back.
+func TestInternalBacklogRate(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	const id = broker.InternalPrefix + "paced"
+	const rate, n = 10, 10
+	if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id, LiveFirst: true, BacklogRate: rate}); err != nil {
+		t.Fatal(err)
+	}
+	r := dialInternal(t, b, id, 100)
+	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "#", QoS: 1}}})
+	r.Expect(t, mqtt.SUBACK)
+	r.Send(t, &mqtt.Disconnect{})
+	r.Conn.Close()
+	pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
+	for i := range n {
+		pub.MustPublish("backlog", 1, false, fmt.Sprint(i))
+	}
+
+	r = dialInternal(t, b, id, 100)
+	start := time.Now()
+	var got []string
+	for len(got) < n+1 {
+		p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+		r.Send(t, &mqtt.Puback{PacketID: p.PacketID})
+		got = append(got, string(p.Topic)+":"+string(p.Payload))
+		if len(got) == 1 {
+			pub.MustPublish("live", 1, false, "0")
+		}
+	}
+	took := time.Since(start)
+	if min := time.Duration(n-1) * time.Second / rate; took < min {
+		t.Errorf("%d backlog messages at %d/s took %v, want at least %v", n, rate, took, min)
+	}
+	if got[n] == "live:0" {
+		t.Errorf("arrivals %v: the live message waited for the paced backlog", got)
+	}
+}

@@ -62,6 +62,10 @@ type session struct {
 	// backlog refill must skip.
 	liveCount int
 	liveSeqs  map[uint64]struct{}
+	// Backlog pacing of internal sessions (internal.go, pacedLocked).
+	attachSeq uint64      // ss.seq when the connection resumed the session
+	paceNext  time.Time   // when the next backlog message may go
+	paceTimer *time.Timer // pumps again at paceNext
 }
 
 // subscription is what the tree stores for a session's filter.
@@ -348,6 +352,9 @@ func (ss *session) pumpLocked() {
 		if ss.queueLen() == 0 && (!ss.spilling || ss.refillLocked() == 0) {
 			break
 		}
+		if ss.outbox != nil && !ss.pacedLocked() {
+			break // backlog rate of an internal session (internal.go)
+		}
 		om := ss.popLocked()
 		if om.msg.Expired(now) {
 			ss.srv.drop(dropExpired, ss.id)
@@ -541,6 +548,7 @@ func (ss *session) resumeLocked() {
 	c := ss.c
 	ss.ready = true
 	ss.connected.Store(true)
+	ss.attachSeq = ss.seq // internal.go: what is queued up to here is backlog
 	clear(ss.resend)
 	ss.resend = ss.resend[:0]
 	if len(ss.inflight) > 0 {

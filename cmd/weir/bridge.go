@@ -33,6 +33,7 @@ type bridgeConfig struct {
 	MaxBackoff        duration        `yaml:"max_backoff"`
 	StatusInterval    duration        `yaml:"status_interval"`
 	Backfill          string          `yaml:"backfill"`
+	BackfillRate      float64         `yaml:"backfill_rate"`
 	Out               []bridgeOutRule `yaml:"out"`
 	In                []bridgeInRule  `yaml:"in"`
 }
@@ -156,6 +157,7 @@ func (b *bridgeConfig) bridgeConfig() (bridge.Config, error) {
 		Window: int(b.Window), MaxOutboxBytes: int64(b.MaxOutboxBytes), MessageIDProperty: b.MessageIDProperty,
 		MinBackoff: time.Duration(b.MinBackoff), MaxBackoff: time.Duration(b.MaxBackoff),
 		StatusInterval: time.Duration(b.StatusInterval), Backfill: bridge.Backfill(b.Backfill),
+		BackfillRate: b.BackfillRate,
 	}
 	for _, r := range b.Out {
 		c.Out = append(c.Out, bridge.OutRule{Filter: r.Filter, StripPrefix: r.StripPrefix, AddPrefix: r.AddPrefix,
