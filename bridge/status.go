@@ -13,8 +13,9 @@ type Status struct {
 	Connected bool
 	// OutboxMessages and OutboxBytes are the messages waiting to go
 	// upstream (not counting InFlight); OldestAge is how long the oldest
-	// of those held in memory has waited (0 if none, or if it was loaded
-	// from the store at start-up).
+	// of those held in memory has waited there (see
+	// broker.InternalStatus.Oldest: a lower bound once the outbox spilled
+	// to disk).
 	OutboxMessages int
 	OutboxBytes    int64
 	InFlight       int

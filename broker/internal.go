@@ -146,8 +146,10 @@ type InternalStatus struct {
 	Queued      int   // messages waiting, in memory and in the store
 	QueuedBytes int64 // their size
 	Inflight    int   // sent and not yet acknowledged
-	// Oldest is when the oldest waiting message in memory was queued
-	// (zero if none, or if it was loaded from the store at start-up).
+	// Oldest is when the oldest waiting message in memory was queued, or
+	// read back into memory from the store (so after an outage longer
+	// than the memory window, or a restart, it understates the age).
+	// Zero if none is in memory.
 	Oldest time.Time
 }
 
