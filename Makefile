@@ -1,8 +1,9 @@
 # Weir build and test entry points. `make test` is what CI runs (.ci/run).
 GO        ?= go
 FUZZTIME  ?= 10s
-# Debian packages the test suite needs; installed by `make deps` when missing.
-DEB_PKGS  ?= mosquitto-clients qemu-user
+# Debian packages the test suite needs; installed by `make deps` when missing
+# (mosquitto: the upstream broker of the bridge tests).
+DEB_PKGS  ?= mosquitto mosquitto-clients qemu-user
 
 .PHONY: all build test deps vet fuzz clean dist test-arm
 
