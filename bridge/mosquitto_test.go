@@ -38,13 +38,9 @@ type mosquitto struct {
 // mosquitto is not installed, and is stopped when the test ends.
 func startMosquitto(t testing.TB, extra ...string) *mosquitto {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if bin, err = exec.LookPath("/usr/sbin/mosquitto"); err != nil {
-			t.Skip("mosquitto not installed (Debian package mosquitto; `make deps` installs it): upstream broker for the bridge tests")
-		}
+	if _, err := exec.LookPath(mosquittoBin()); err != nil {
+		t.Skip("mosquitto not installed (Debian package mosquitto; `make deps` installs it): upstream broker for the bridge tests")
 	}
-	_ = bin
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +81,8 @@ func startMosquitto(t testing.TB, extra ...string) *mosquitto {
 	return m
 }
 
+// mosquittoBin is the mosquitto executable: on PATH, else where Debian
+// puts it (/usr/sbin is not on every PATH).
 func mosquittoBin() string {
 	if p, err := exec.LookPath("mosquitto"); err == nil {
 		return p
