@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"os"
 	"reflect"
 	"regexp"
 	"strings"
@@ -128,6 +129,17 @@ func (c *config) validateBridges(v *validator) {
 		names[b.Name] = true
 		v.intRange(p+".window", b.Window, 1, math.MaxUint16)
 		v.positive(p+".status_interval", b.StatusInterval)
+		// TLS files are read at every connection (so renewals apply);
+		// checking them here catches a wrong path before the first one.
+		for key, f := range map[string]string{"ca_file": b.TLS.CAFile, "cert_file": b.TLS.CertFile,
+			"key_file": b.TLS.KeyFile} {
+			if f == "" {
+				continue
+			}
+			if _, err := os.ReadFile(f); err != nil {
+				v.errorf(p+".tls."+key, "%v", err)
+			}
+		}
 		for j, r := range b.Out {
 			v.intRange(fmt.Sprintf("%s.out[%d].qos", p, j), r.QoS, 0, 2)
 		}

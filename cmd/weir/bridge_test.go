@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,12 +14,16 @@ import (
 // TestBridgeConfig parses a bridge with some keys set: the rest take the
 // documented defaults.
 func TestBridgeConfig(t *testing.T) {
-	cfg, err := parseConfig([]byte(`bridges:
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseConfig([]byte(strings.Replace(`bridges:
   - name: cloud
     address: tls://mqtt.example.com:8883
     client_id: gw-17
     tls:
-      ca_file: /etc/weir/ca.pem
+      ca_file: CAFILE
     out:
       - filter: "sensors/#"
         add_prefix: "gw-17/"
@@ -27,7 +33,7 @@ func TestBridgeConfig(t *testing.T) {
         strip_prefix: "commands/gw-17/"
         add_prefix: "commands/"
         qos: 2
-`))
+`, "CAFILE", ca, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +44,7 @@ func TestBridgeConfig(t *testing.T) {
 	b := bs[0]
 	if b.Name != "cloud" || b.Version != mqtt.V5 || b.KeepAlive != 60*time.Second || b.Window != 64 ||
 		b.MaxOutboxBytes != 64<<20 || b.MessageIDProperty != "weir-message-id" || b.CleanStart ||
-		b.SessionExpiry != time.Hour || b.TLS.CAFile != "/etc/weir/ca.pem" {
+		b.SessionExpiry != time.Hour || b.TLS.CAFile != ca {
 		t.Errorf("bridge %+v", b)
 	}
 	if o := b.Out[0]; o.QoS != 1 || !o.Retain || o.Policy != bridge.KeepLastPerTopic || o.AddPrefix != "gw-17/" {
@@ -61,6 +67,8 @@ func TestBridgeConfigErrors(t *testing.T) {
       - filter: "a/#/b"
         qos: 3
         policy: keep-all
+    tls:
+      ca_file: /nonexistent/ca.pem
     in:
       - filter: "x"
         add_prefix: "+/"
@@ -76,10 +84,11 @@ func TestBridgeConfigErrors(t *testing.T) {
 		`line 7: bridges[0].out[0].filter: "a/#/b"`,
 		`line 8: bridges[0].out[0].qos: 3 is out of range 0..2`,
 		`line 9: bridges[0].out[0].policy: "keep-all" is not drop-oldest, drop-new or keep-last-per-topic`,
-		`line 12: bridges[0].in[0].add_prefix: "+/" must not contain wildcards`,
-		`line 13: bridges[0].in[0].colour: unknown key`,
-		`line 14: bridges[1].name: "a" is the name of another bridge`,
-		`line 15: bridges[1].address: "tcp://x" has no port`,
+		`line 11: bridges[0].tls.ca_file: open /nonexistent/ca.pem: no such file or directory`,
+		`line 14: bridges[0].in[0].add_prefix: "+/" must not contain wildcards`,
+		`line 15: bridges[0].in[0].colour: unknown key`,
+		`line 16: bridges[1].name: "a" is the name of another bridge`,
+		`line 17: bridges[1].address: "tcp://x" has no port`,
 		`bridges[1].client_id: must be set for a 3.1.1 upstream without clean start`,
 		`bridges[1].out: a bridge needs at least one out or in rule`,
 	}
