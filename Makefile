@@ -2,8 +2,9 @@
 GO        ?= go
 FUZZTIME  ?= 10s
 # Debian packages the test suite needs; installed by `make deps` when missing
-# (mosquitto: mosquitto_passwd and the broker for the password-file interop tests).
-DEB_PKGS  ?= mosquitto-clients mosquitto qemu-user
+# (mosquitto: mosquitto_passwd and the broker for the password-file interop
+# tests, and the upstream broker of the bridge tests).
+DEB_PKGS  ?= mosquitto mosquitto-clients qemu-user
 
 .PHONY: all build test deps vet fuzz clean dist test-arm check-size
 

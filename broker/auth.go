@@ -2,6 +2,7 @@ package broker
 
 import (
 	"crypto/tls"
+	"strings"
 	"unsafe"
 
 	"github.com/weirmq/weir/mqtt"
@@ -19,6 +20,11 @@ type ClientInfo struct {
 	// CertAuthenticated is set when the username was taken from a
 	// verified client certificate (Options.UseIdentityAsUsername).
 	CertAuthenticated bool
+
+	// internal: the connection of an internal session (a bridge,
+	// internal.go), which the server opened itself; access control does
+	// not apply to it.
+	internal bool
 }
 
 // AccessControl authenticates clients at CONNECT and authorises each
@@ -80,20 +86,21 @@ func (ss *session) identity() *ClientInfo {
 	if ci := ss.who.Load(); ci != nil {
 		return ci
 	}
-	return &ClientInfo{ClientID: ss.id}
+	return &ClientInfo{ClientID: ss.id, internal: strings.HasPrefix(ss.id, InternalPrefix)}
 }
 
 // canRead reports whether the access control lets ss receive a message
 // on topic.
 func (s *Server) canRead(ss *session, topic string) bool {
 	a := s.opts.Access
-	return a == nil || a.CanRead(ss.identity(), topic)
+	ci := ss.identity()
+	return a == nil || ci.internal || a.CanRead(ci, topic)
 }
 
 // canPublish reports whether the access control lets c publish to topic.
 func (s *Server) canPublish(c *ClientInfo, topic string) bool {
 	a := s.opts.Access
-	return a == nil || a.CanPublish(c, topic)
+	return a == nil || c.internal || a.CanPublish(c, topic)
 }
 
 // readable reports whether the message being routed may go to ss.

@@ -19,6 +19,10 @@ func (c *client) authenticate(p *mqtt.Connect, id string) (ci *ClientInfo, authD
 	s := c.srv
 	ci = &ClientInfo{ClientID: id, Username: p.Username, HasUsername: p.HasUsername,
 		Remote: c.conn.RemoteAddr().String(), TLS: tlsState(c.conn)}
+	if c.internal != nil {
+		ci.internal = true // the server's own connection (DialInternal)
+		return ci, nil, mqtt.Success, ""
+	}
 	host := remoteHost(c.conn)
 	if !s.loginFails.allowed(host, time.Now()) {
 		return ci, nil, mqtt.NotAuthorized, "too many failed logins from this address"

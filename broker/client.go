@@ -37,6 +37,9 @@ type client struct {
 	aliasMax    uint16        // topic aliases we may use towards the client
 	problemInfo bool          // Request Problem Information (MQTT 5.0)
 
+	// internal is set before serve for DialInternal connections (internal.go).
+	internal *InternalOptions
+
 	// Reader-goroutine state.
 	inAliases  map[uint16]string
 	pub        mqtt.Publish

@@ -56,6 +56,9 @@ func (c *client) handleConnect(pkt []byte) bool {
 		return refuse(mqtt.ServerBusy, "too many connections")
 	}
 	id := p.ClientID
+	if c.internal != nil {
+		id = c.internal.ID // internal.go: an id no network client can send
+	}
 	assigned := false
 	if id == "" {
 		if v == mqtt.V31 || v == mqtt.V311 && !p.CleanStart {
@@ -90,6 +93,11 @@ func (c *client) handleConnect(pkt []byte) bool {
 	if v == mqtt.V5 {
 		if p.Props.Present.Has(mqtt.PropReceiveMaximum) {
 			c.outWindow = min(c.outWindow, int(p.Props.ReceiveMaximum))
+			if c.internal != nil {
+				// An internal session's window is its own (internal.go),
+				// not capped by MaxInflight.
+				c.outWindow = int(p.Props.ReceiveMaximum)
+			}
 		}
 		c.maxOutSize = int(p.Props.MaximumPacketSize)
 		c.aliasMax = p.Props.TopicAliasMaximum
@@ -99,7 +107,7 @@ func (c *client) handleConnect(pkt []byte) bool {
 		expiry = 0xFFFFFFFF // a 3.1.1 persistent session has no expiry
 	}
 	askedExpiry := expiry
-	if m := s.opts.MaxSessionExpiry; m > 0 && expiry > m {
+	if m := s.opts.MaxSessionExpiry; m > 0 && expiry > m && c.internal == nil {
 		expiry = m
 	}
 

@@ -111,7 +111,7 @@ func (c *client) subscribeAllowed(filter, plain string) mqtt.ReasonCode {
 	if !s.topicWithinLimits(filter) {
 		return mqtt.TopicFilterInvalid
 	}
-	if a := s.opts.Access; a != nil && !a.CanSubscribe(c.sess.identity(), plain) {
+	if a := s.opts.Access; a != nil && !c.sess.identity().internal && !a.CanSubscribe(c.sess.identity(), plain) {
 		return mqtt.NotAuthorized
 	}
 	if max := s.opts.MaxSubscriptionsPerClient; max > 0 {

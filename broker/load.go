@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"strings"
 	"time"
 
 	"github.com/weirmq/weir/store"
@@ -19,7 +20,8 @@ func (s *Server) loadSessions() error {
 		ss.will = r.Will
 		// Access control checks what the session may receive with the
 		// identity of its last connection until its client connects again.
-		ss.who.Store(&ClientInfo{ClientID: r.ClientID, Username: r.Username, HasUsername: r.HasUsername})
+		ss.who.Store(&ClientInfo{ClientID: r.ClientID, Username: r.Username, HasUsername: r.HasUsername,
+			internal: strings.HasPrefix(r.ClientID, InternalPrefix)})
 		ss.lastSeen = r.DisconnectedAt
 		if ss.lastSeen.IsZero() {
 			ss.lastSeen = now // it was connected when the broker stopped

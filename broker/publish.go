@@ -109,6 +109,13 @@ func (r *router) route(m *store.Message, b *store.Batch) []delivery {
 	for i := range r.list {
 		d := &r.list[i]
 		d.s.mu.Lock()
+		if o := d.s.outbox; o != nil && !d.s.admitLocked(o, m, size) {
+			// Over an internal session's budget: dropped by its policy,
+			// the publisher is not refused (internal.go).
+			d.s.mu.Unlock()
+			d.s = nil
+			continue
+		}
 		seq, persist, res := d.s.reserveLocked(d.qos, size)
 		persistent := d.s.persistent()
 		d.s.mu.Unlock()
@@ -416,6 +423,9 @@ func (c *client) writePublish(om *outMsg, dup bool) bool {
 			p.Props = *m.Props
 		}
 		p.Props.SubscriptionIDs = om.subIDs
+		if o := c.internal; o != nil && o.MessageIDProperty != "" {
+			p.Props.User = withMessageID(o, m, p.Props.User)
+		}
 		if !m.Expiry.IsZero() {
 			left := time.Until(m.Expiry)
 			if left <= 0 {

@@ -61,6 +61,9 @@ type Server struct {
 	perIP map[string]int
 	// loginFails rate-limits failed logins by source address.
 	loginFails failLimiter
+	// internal holds the options of internal sessions by client id
+	// (internal.go), under mu.
+	internal map[string]*InternalOptions
 
 	// testHookPacket, when set (by tests, before Serve), is called by
 	// each connection's reader with every packet after CONNECT.

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,20 @@ type session struct {
 	storedBytes  int64               // size of this session\'s queue entries in the store
 	pending      []uint64            // seqs of persisted deliveries reserved and not yet delivered, ascending
 	pendingDone  map[uint64]struct{} // of those, delivered out of order
+
+	// outbox is set for internal sessions (internal.go): their queue is
+	// bounded by its byte budget and policy instead of the queue limits.
+	outbox *InternalOptions
+	// live-first internal sessions (internal.go, deliverLiveLocked): the
+	// first liveCount messages of the queue are live ones put ahead of
+	// the backlog; liveSeqs are those among them whose entries the
+	// backlog refill must skip.
+	liveCount int
+	liveSeqs  map[uint64]struct{}
+	// Backlog pacing of internal sessions (internal.go, pacedLocked).
+	attachSeq uint64      // ss.seq when the connection resumed the session
+	paceNext  time.Time   // when the next backlog message may go
+	paceTimer *time.Timer // pumps again at paceNext
 }
 
 // subscription is what the tree stores for a session's filter.
@@ -72,6 +87,7 @@ type outMsg struct {
 	state     store.EntryState
 	persisted bool                                   // has a store queue entry
 	group     *subtree.Group[*session, subscription] // shared subscription it came through
+	queued    time.Time                              // when queued, for internal sessions' status
 }
 
 func newSession(s *Server, id string) *session {
@@ -81,6 +97,7 @@ func newSession(s *Server, id string) *session {
 		subs:     make(map[string]subscription),
 		inflight: make(map[uint16]*outMsg),
 		inbound:  make(map[uint16]struct{}),
+		outbox:   s.internalOptions(id),
 	}
 }
 
@@ -92,12 +109,18 @@ func (ss *session) queueLen() int { return len(ss.queue) - ss.queueHead }
 func (ss *session) pushLocked(om *outMsg) {
 	ss.queue = append(ss.queue, om)
 	ss.queueBytes += om.msg.Size()
+	if ss.outbox != nil {
+		om.queued = time.Now()
+	}
 }
 
 func (ss *session) popLocked() *outMsg {
 	om := ss.queue[ss.queueHead]
 	ss.queue[ss.queueHead] = nil
 	ss.queueHead++
+	if ss.liveCount > 0 {
+		ss.liveCount--
+	}
 	ss.queueBytes -= om.msg.Size()
 	if ss.queueHead == len(ss.queue) {
 		ss.queue = ss.queue[:0]
@@ -139,9 +162,13 @@ func (ss *session) reserveLocked(qos byte, size int) (seq uint64, persist bool, 
 	}
 	persist = qos > 0 && ss.persistent()
 	// Messages that go straight out need no queue room; the rest do.
+	maxMsgs, maxBytes := ss.srv.opts.MaxQueuedMessages, ss.srv.opts.MaxQueuedBytes
+	if ss.outbox != nil {
+		// Bounded by admitLocked (internal.go) instead, before routing.
+		maxMsgs, maxBytes = math.MaxInt, math.MaxInt
+	}
 	if !(online && ss.ready && ss.queueLen() == 0 && ss.backlog == 0) {
-		for ss.queueLen()+ss.backlog >= ss.srv.opts.MaxQueuedMessages ||
-			ss.queueBytes+ss.backlogBytes+size > ss.srv.opts.MaxQueuedBytes {
+		for ss.queueLen()+ss.backlog >= maxMsgs || ss.queueBytes+ss.backlogBytes+size > maxBytes {
 			// QoS 0 messages waiting for an offline client go first.
 			if qos == 0 || !ss.dropQueuedQoS0Locked() {
 				if !persist {
@@ -205,6 +232,11 @@ func (ss *session) deliverLocked(d *delivery, m *store.Message) {
 		}
 		// QoS 0 for an offline persistent session is kept in memory only.
 		ss.pushLocked(&outMsg{seq: d.seq, msg: m, retain: d.retain, subIDs: d.subIDs})
+		return
+	}
+	if ss.outbox != nil && ss.outbox.LiveFirst && d.qos > 0 && ss.c != nil && ss.ready &&
+		(ss.queueLen() > 0 || ss.backlog > 0) {
+		ss.deliverLiveLocked(d, m) // ahead of the backlog (internal.go)
 		return
 	}
 	if d.persist && ss.spilling && d.seq > ss.loadedSeq {
@@ -281,7 +313,7 @@ func (ss *session) refillLocked() int {
 			return false
 		}
 		ss.loadedSeq = e.Seq
-		if e.PacketID != 0 {
+		if e.PacketID != 0 || ss.skipLiveLocked(e.Seq) {
 			return true
 		}
 		ss.pushLocked(&outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, persisted: true})
@@ -294,6 +326,7 @@ func (ss *session) refillLocked() int {
 		ss.srv.log.Error("reading queued messages from the store", "client", ss.id, "err", err)
 		return loaded
 	}
+	ss.pruneLiveLocked() // internal.go
 	if ss.backlog <= 0 || loaded < want && !bounded && len(ss.pending) == 0 {
 		// Every store-only entry is back in memory (or the store has
 		// nothing above loadedSeq and nothing is on its way): deliveries
@@ -319,6 +352,9 @@ func (ss *session) pumpLocked() {
 	for len(ss.inflight) < c.outWindow {
 		if ss.queueLen() == 0 && (!ss.spilling || ss.refillLocked() == 0) {
 			break
+		}
+		if ss.outbox != nil && !ss.pacedLocked() {
+			break // backlog rate of an internal session (internal.go)
 		}
 		om := ss.popLocked()
 		if om.msg.Expired(now) {
@@ -513,6 +549,7 @@ func (ss *session) resumeLocked() {
 	c := ss.c
 	ss.ready = true
 	ss.connected.Store(true)
+	ss.attachSeq = ss.seq // internal.go: what is queued up to here is backlog
 	clear(ss.resend)
 	ss.resend = ss.resend[:0]
 	if len(ss.inflight) > 0 {

@@ -18,11 +18,12 @@ const (
 	dropQuota                            // PUBLISH refused: a queue or store budget is spent
 	dropNotAuthorized                    // PUBLISH the access control refused
 	dropRetainLimit                      // retained message over MaxRetainedMessages/Bytes
+	dropOutbox                           // dropped by an internal session's budget policy (internal.go)
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{"queue_full", "slow_client", "expired", "too_large", "no_shared_member",
-	"qos0_for_room", "quota_exceeded", "not_authorized", "retain_limit"}
+	"qos0_for_room", "quota_exceeded", "not_authorized", "retain_limit", "outbox_full"}
 
 func (r dropReason) String() string { return dropNames[r] }
 

@@ -40,6 +40,8 @@ type config struct {
 	// MemoryLimit is the Go runtime's soft memory limit; 0: see
 	// goMemoryLimit.
 	MemoryLimit size `yaml:"memory_limit"`
+	// Bridges forward messages to and from upstream brokers (bridge.go).
+	Bridges []bridgeConfig `yaml:"bridges"`
 }
 
 type listenersConfig struct {
@@ -336,6 +338,7 @@ func (c *config) validate(idx *keyIndex) []error {
 		v.errorf("profile", "%v", err)
 	}
 	v.intRange("memory_limit", int64(c.MemoryLimit), 0, math.MaxInt64)
+	c.validateBridges(&v)
 	return v.errs
 }
 

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/weirmq/weir/bridge"
 	"github.com/weirmq/weir/broker"
 	badgerstore "github.com/weirmq/weir/store/badger"
 )
@@ -172,6 +173,15 @@ func serve(cfg *config, source string, set func(string) bool, log *slog.Logger) 
 		log.Error("cannot start", "err", err)
 		return 1
 	}
+	// Bridges register their outboxes before the listeners accept
+	// publishers, and stop before the server (bridge.go).
+	bridges, err := bridge.Start(srv, cfg.bridgeConfigs(), log)
+	if err != nil {
+		log.Error("cannot start bridges", "err", err)
+		srv.Close()
+		return 1
+	}
+	defer bridges.Stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 
@@ -186,6 +196,7 @@ func serve(cfg *config, source string, set func(string) bool, log *slog.Logger) 
 				sec.reload(log) // logs what it did and why not
 				continue
 			}
+			bridges.Stop()
 			return shutdown(srv, sig, sigc, log)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -55,7 +56,7 @@ func TestSmallProfileKeepsSetKeys(t *testing.T) {
 	want.Limits.MaxConnections = 50
 	want.Limits.QueueMemoryWindow = 100
 	want.Limits.OutboundBufferBytes = 256 << 10
-	if cfg != want {
+	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
 	}
 
@@ -68,7 +69,7 @@ func TestSmallProfileKeepsSetKeys(t *testing.T) {
 	}
 	c = defaultConfig()
 	c.applyProfile("default", keysInFile(""))
-	if c != defaultConfig() {
+	if !reflect.DeepEqual(c, defaultConfig()) {
 		t.Errorf("default profile changed the config: %+v", c)
 	}
 }

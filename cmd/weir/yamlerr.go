@@ -55,6 +55,11 @@ func (idx *keyIndex) walk(n *yaml.Node, prefix string) {
 		for _, c := range n.Content {
 			idx.walk(c, prefix)
 		}
+	case yaml.SequenceNode:
+		// List items are addressed as prefix[i] (bridges[0].name).
+		for i, c := range n.Content {
+			idx.walk(c, fmt.Sprintf("%s[%d]", prefix, i))
+		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]

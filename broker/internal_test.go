@@ -1,0 +1,194 @@
+package broker_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/weirmq/weir/broker"
+	"github.com/weirmq/weir/internal/brokertest"
+	"github.com/weirmq/weir/mqtt"
+)
+
+// dialInternal connects a raw MQTT 5.0 client to internal session id.
+func dialInternal(t *testing.T, b *brokertest.Broker, id string, recvMax uint16) *brokertest.Raw {
+	t.Helper()
+	conn, err := b.Server.DialInternal(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	r := brokertest.NewRaw(conn, mqtt.V5)
+	c := &mqtt.Connect{ClientID: "ignored"}
+	c.Props.SessionExpiry = 0xFFFFFFFF
+	c.Props.ReceiveMaximum = recvMax
+	if ack := r.Connect(t, c); ack.ReasonCode != 0 {
+		t.Fatalf("CONNACK %v", ack.ReasonCode)
+	}
+	return r
+}
+
+// TestInternalLiveFirst checks a live-first internal session: a message
+// that arrives while the backlog (mostly in the store) drains goes out
+// next, ahead of the backlog, and only once, although its store entry
+// lies beyond the backlog the refill reads back while it is in flight.
+func TestInternalLiveFirst(t *testing.T) {
+	b := brokertest.Start(t, &broker.Options{QueueMemoryWindow: 2})
+	const id = broker.InternalPrefix + "test"
+	if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id, LiveFirst: true}); err != nil {
+		t.Fatal(err)
+	}
+	r := dialInternal(t, b, id, 2)
+	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "#", QoS: 1}}})
+	r.Expect(t, mqtt.SUBACK)
+	r.Send(t, &mqtt.Disconnect{})
+	r.Conn.Close()
+
+	pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
+	// Nine: the last refill (two at a time) then reads past the backlog.
+	for i := range 9 {
+		pub.MustPublish("backlog", 1, false, fmt.Sprint(i))
+	}
+	if st := b.Server.InternalStatus(id); st.Queued != 9 {
+		t.Fatalf("%d queued, want 9", st.Queued)
+	}
+
+	r = dialInternal(t, b, id, 2)
+	var got []string
+	next := func() *mqtt.Publish {
+		t.Helper()
+		p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+		got = append(got, string(p.Topic)+":"+string(p.Payload))
+		return p
+	}
+	b0, b1 := next(), next()
+	pub.MustPublish("live", 1, false, "0")
+	r.Send(t, &mqtt.Puback{PacketID: b0.PacketID})
+	live := next()
+	if string(live.Topic) != "live" {
+		t.Fatalf("after the first ack got %s, want the live message ahead of the backlog", got[len(got)-1])
+	}
+	// Drain the backlog; the live message stays unacknowledged meanwhile.
+	last := b1
+	for range 7 {
+		r.Send(t, &mqtt.Puback{PacketID: last.PacketID})
+		last = next()
+	}
+	r.Send(t, &mqtt.Puback{PacketID: last.PacketID})
+	if p, err := r.Read(200 * time.Millisecond); err == nil {
+		t.Fatalf("unexpected %v after the backlog (%v); got so far %v", p.Type(), p, got)
+	}
+	want := []string{"backlog:0", "backlog:1", "live:0", "backlog:2", "backlog:3", "backlog:4", "backlog:5",
+		"backlog:6", "backlog:7", "backlog:8"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+	r.Send(t, &mqtt.Puback{PacketID: live.PacketID})
+	brokertest.Eventually(t, 5*time.Second, func() error {
+		if st := b.Server.InternalStatus(id); st.Queued != 0 || st.Inflight != 0 {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+}
+
+// TestInternalBacklogRate checks BacklogRate: the backlog goes out no
+// faster than the rate, and a live message (LiveFirst) is not held back.
+func TestInternalBacklogRate(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	const id = broker.InternalPrefix + "paced"
+	const rate, n = 10, 10
+	if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id, LiveFirst: true, BacklogRate: rate}); err != nil {
+		t.Fatal(err)
+	}
+	r := dialInternal(t, b, id, 100)
+	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "#", QoS: 1}}})
+	r.Expect(t, mqtt.SUBACK)
+	r.Send(t, &mqtt.Disconnect{})
+	r.Conn.Close()
+	pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
+	for i := range n {
+		pub.MustPublish("backlog", 1, false, fmt.Sprint(i))
+	}
+
+	r = dialInternal(t, b, id, 100)
+	start := time.Now()
+	var got []string
+	for len(got) < n+1 {
+		p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+		r.Send(t, &mqtt.Puback{PacketID: p.PacketID})
+		got = append(got, string(p.Topic)+":"+string(p.Payload))
+		if len(got) == 1 {
+			pub.MustPublish("live", 1, false, "0")
+		}
+	}
+	took := time.Since(start)
+	if min := time.Duration(n-1) * time.Second / rate; took < min {
+		t.Errorf("%d backlog messages at %d/s took %v, want at least %v", n, rate, took, min)
+	}
+	if got[n] == "live:0" {
+		t.Errorf("arrivals %v: the live message waited for the paced backlog", got)
+	}
+}
+
+// TestInternalBypassesAccessControl: an internal session (a bridge) is
+// the server's own connection: it connects without credentials while a
+// password file is in force, subscribes and receives what the ACL gives no
+// user, publishes locally, and keeps receiving for its offline session
+// after a restart of the server on the same store.
+func TestInternalBypassesAccessControl(t *testing.T) {
+	files := t.TempDir()
+	fa, err := broker.NewFileAccess(broker.FileAccessConfig{
+		PasswordFile: writeFile(t, files, "passwd", passwdLine(t, "pub", "p")),
+		ACLFile:      writeFile(t, files, "acl", "user pub\ntopic write data/#\n"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	const id = broker.InternalPrefix + "acl"
+	start := func() (*brokertest.Broker, func()) {
+		srv, st, addr := startOnStore(t, dir, fa)
+		if err := srv.RegisterInternal(broker.InternalOptions{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		return &brokertest.Broker{Server: srv, Addr: addr}, func() { stopOnStore(t, srv, st) }
+	}
+	publish := func(b *brokertest.Broker, payload string) {
+		r := brokertest.NewRaw(b.DialTCP(t), mqtt.V311)
+		if ack := r.Connect(t, &mqtt.Connect{ProtocolLevel: mqtt.V311, ClientID: "pub", CleanStart: true,
+			HasUsername: true, Username: "pub", HasPassword: true, Password: []byte("p")}); ack.ReasonCode != 0 {
+			t.Fatalf("pub CONNACK %d", ack.ReasonCode)
+		}
+		r.Send(t, &mqtt.Publish{QoS: 1, PacketID: 1, Topic: []byte("data/x"), Payload: []byte(payload)})
+		r.Expect(t, mqtt.PUBACK)
+	}
+	b, stop := start()
+	r := dialInternal(t, b, id, 10)
+	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "data/#", QoS: 1}}})
+	if ack := r.Expect(t, mqtt.SUBACK).(*mqtt.Suback); ack.ReasonCodes[0] != 1 {
+		t.Fatalf("SUBACK %v, want QoS 1 granted", ack.ReasonCodes)
+	}
+	publish(b, "one")
+	if p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish); string(p.Payload) != "one" {
+		t.Fatalf("got %q", p.Payload)
+	} else {
+		r.Send(t, &mqtt.Puback{PacketID: p.PacketID})
+	}
+	// An "in" message: the internal session publishes locally.
+	r.Send(t, &mqtt.Publish{QoS: 1, PacketID: 2, Topic: []byte("from/upstream"), Payload: []byte("in")})
+	if ack := r.Expect(t, mqtt.PUBACK).(*mqtt.Puback); ack.ReasonCode >= 0x80 {
+		t.Fatalf("internal PUBLISH: PUBACK %v", ack.ReasonCode)
+	}
+	r.Send(t, &mqtt.Disconnect{})
+	r.Conn.Close()
+	stop()
+
+	b, stop = start()
+	defer stop()
+	publish(b, "two") // while the internal session is offline, after a restart
+	r = dialInternal(t, b, id, 10)
+	if p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish); string(p.Payload) != "two" {
+		t.Fatalf("after the restart got %q, want two", p.Payload)
+	}
+}
