@@ -52,7 +52,16 @@ func smallStore(o *badgerstore.Options) {
 	o.ValueLogFileSize = 16 << 20
 	o.BlockCacheSize = 1 << 20
 	o.IndexCacheSize = 1 << 20
+	o.MappedMemoryLimit = 8 << 20
 }
+
+// smallGCPercent is the garbage collector's target (GOGC) in the small
+// profile unless the GOGC environment variable sets one: the heap may
+// grow to 1.5× what is live instead of 2×. Most of the live heap under a
+// long queue is Badger's memtables and table builders, so this is what
+// keeps a restart and drain of a million queued messages near 64 MiB, for
+// some more garbage-collection work.
+const smallGCPercent = 50
 
 // maxMemTable32 is the largest memtable that is safe on 32-bit platforms.
 //
@@ -164,6 +173,9 @@ func setupMemory(cfg *config, set func(string) bool, log *slog.Logger) string {
 	mem := readMemoryInfo()
 	profile := cfg.resolveProfile(mem)
 	cfg.applyProfile(profile, set)
+	if profile == profileSmall && os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(smallGCPercent)
+	}
 	limit, from := goMemoryLimit(int64(cfg.MemoryLimit), os.Getenv("GOMEMLIMIT"), mem)
 	if limit > 0 {
 		debug.SetMemoryLimit(limit)
