@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,7 @@ type Store struct {
 
 	// Owned by the writer goroutine (and by Open before it starts).
 	refs   map[uint64]int // queue references of messages referenced more than once
+	hwm    *hwm           // the high-water mark file (hwm.go)
 	broken error          // set when in-memory state may no longer match the disk
 	// diskFull: the last batch storing a message was refused for lack of
 	// disk space; spaceUnknown: free space cannot be measured (diskspace.go).
@@ -107,6 +110,7 @@ func Open(o Options) (*Store, error) {
 		if s.db != nil {
 			s.db.Close()
 		}
+		s.hwm.close()
 		return nil, fmt.Errorf("badgerstore: open %s: %w", o.Dir, err)
 	}
 	db, err := badger.Open(o.badgerOptions())
@@ -122,6 +126,9 @@ func Open(o Options) (*Store, error) {
 		return fail(err)
 	}
 	s.stats.orphans.Store(uint64(rs.orphans))
+	if err := s.checkHWM(); err != nil {
+		return fail(err)
+	}
 	lsm, vlog := db.Size()
 	s.log.Info("store opened",
 		"durability", o.Durability.String(),
@@ -203,6 +210,9 @@ func (s *Store) Close() error {
 				errs = append(errs, fmt.Errorf("badgerstore: sync on close: %w", err))
 			}
 		}
+		if err := s.hwm.close(); err != nil {
+			errs = append(errs, fmt.Errorf("badgerstore: close: %w", err))
+		}
 		s.readMu.Lock()
 		s.dbClosed = true
 		if err := s.db.Close(); err != nil {
@@ -231,10 +241,13 @@ type Stats struct {
 	OrphansRemoved uint64 // messages without references deleted by Open
 	DiskFull       uint64 // batches refused for lack of disk space (Options.DiskReserve)
 	Trims          uint64 // mappings whose resident pages were dropped (Options.MappedMemoryLimit)
+	// LostMessageIDs is how many message ids Open found committed (by the
+	// high-water mark, hwm.go) but missing from what Badger recovered.
+	LostMessageIDs uint64
 }
 
 type counters struct {
-	batches, groups, txns, syncs, bgSyncs, oversized, orphans, diskFull, trims atomic.Uint64
+	batches, groups, txns, syncs, bgSyncs, oversized, orphans, diskFull, trims, lost atomic.Uint64
 }
 
 // Stats returns the store's counters.
@@ -250,6 +263,7 @@ func (s *Store) Stats() Stats {
 		OrphansRemoved: c.orphans.Load(),
 		DiskFull:       c.diskFull.Load(),
 		Trims:          c.trims.Load(),
+		LostMessageIDs: c.lost.Load(),
 	}
 }
 
@@ -499,4 +513,42 @@ func (s *Store) MessageCount() int {
 		return nil
 	})
 	return n
+}
+
+// checkHWM compares the high-water mark with the highest message id
+// Badger recovered (s.maxID, set by rebuildRefs) and opens the mark for
+// the writer.
+func (s *Store) checkHWM() error {
+	h, recorded, found, damaged := openHWM(s.opt.Dir)
+	if h == nil {
+		return fmt.Errorf("high-water mark: %w", damaged)
+	}
+	s.hwm = h
+	if damaged != nil {
+		s.log.Warn("the high-water mark is damaged; a loss of acknowledged messages in the last crash would go unnoticed",
+			"err", damaged)
+	}
+	have := s.maxID.Load()
+	if found && recorded > have {
+		var mems []string
+		if m, err := filepath.Glob(filepath.Join(s.opt.Dir, "*.mem")); err == nil {
+			for _, p := range m {
+				mems = append(mems, filepath.Base(p))
+			}
+		}
+		s.stats.lost.Store(recorded - have)
+		s.log.Error("the store lost acknowledged messages: Badger recovered fewer than were committed "+
+			"(a damaged write-ahead log, or a power cut in durability process); the broker continues without them",
+			"highest_committed_message_id", recorded, "highest_recovered_message_id", have,
+			"message_ids_lost_at_most", recorded-have, "write_ahead_logs", strings.Join(mems, ","))
+		// Continue above the mark: a lost id is never given to another
+		// message (the bridge's message-id property must stay unique).
+		if err := s.db.Update(func(txn *badger.Txn) error {
+			return txn.Set(keyMaxMsgID, encodeMaxID(recorded))
+		}); err != nil {
+			return fmt.Errorf("recording the highest message id: %w", err)
+		}
+		s.maxID.Store(recorded)
+	}
+	return h.note(s.maxID.Load())
 }

@@ -102,6 +102,9 @@ func (s *Store) commitGroup(group []request) {
 	if g.txns > 0 {
 		s.stats.groups.Add(1)
 		s.dirty.Store(true)
+		if err := s.hwm.note(s.maxID.Load()); err != nil {
+			s.log.Warn("writing the high-water mark failed", "err", err)
+		}
 	}
 	for i := range group {
 		if done := group[i].done; done != nil {
