@@ -488,6 +488,11 @@ func (a *applier) op(op *store.Op) error {
 		if err := a.del(key); err != nil {
 			return err
 		}
+		// The entry was there, so its message is stored (every stored
+		// message has a reference; only a damaged store has entries
+		// without one, and deleting a missing key is harmless): no read
+		// of the message key to find out.
+		a.refKnown(old.MsgID)
 		return a.addRef(old.MsgID, -1)
 
 	case store.OpPutInbound:
@@ -542,6 +547,21 @@ func (a *applier) ref(id uint64) (*msgRef, error) {
 	}
 	a.local[id] = r
 	return r, nil
+}
+
+// refKnown records that message id is stored without reading it, unless
+// the batch already knows more of it.
+func (a *applier) refKnown(id uint64) {
+	if _, ok := a.local[id]; ok {
+		return
+	}
+	r := &msgRef{exists: true, count: 1}
+	if gr, ok := a.g.refs[id]; ok {
+		*r = gr
+	} else if n, ok := a.g.s.refs[id]; ok {
+		r.count = n
+	}
+	a.local[id] = r
 }
 
 // addRef adds delta to the references of message id if it is stored (an
