@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"github.com/weirmq/weir/broker/subtree"
 	"time"
 	"unicode/utf8"
 
@@ -356,7 +357,12 @@ func (ss *session) detach(c *client) {
 	}
 	takenOver := c.takenOver.Load()
 	expiry := ss.expiry
-	moved := ss.takeSharedLocked()
+	var moved []*outMsg
+	if !c.shuttingDown.Load() {
+		// At shutdown shared messages stay with their (persisted) session:
+		// every other member is being disconnected too.
+		moved = ss.takeSharedLocked(expiry == 0)
+	}
 	var b store.Batch
 	ss.putSessionLocked(&b)
 	ss.mu.Unlock()
@@ -464,21 +470,35 @@ func (s *Server) publishWill(w *store.Will) {
 
 // takeSharedLocked removes and returns the messages that reached this
 // session through a shared subscription and are not yet sent, or are QoS 1
-// and unacknowledged, so that another member gets them.
-func (ss *session) takeSharedLocked() []*outMsg {
+// and unacknowledged, so that another member gets them: all of them if the
+// session ends (ending), otherwise those whose group has another member
+// online. A persistent session keeps the others until its client comes
+// back — MQTT 5.0 §4.8.2 lets the server wait for the client, and only
+// asks for another member when the session ends.
+func (ss *session) takeSharedLocked(ending bool) []*outMsg {
+	movable := func(om *outMsg) bool {
+		if om.group == nil {
+			return false
+		}
+		if ending {
+			return true
+		}
+		_, _, ok := om.group.Next(func(k *session, _ subscription) bool { return k != ss && k.connected.Load() })
+		return ok
+	}
 	var moved []*outMsg
 	for pid, om := range ss.inflight {
 		// A QoS 2 message once sent belongs to this client: it is completed
 		// when the client comes back and never sent to another member
 		// [MQTT-4.8.2-4] [MQTT-4.8.2-5]. QoS 1 may move at once (§4.8.2).
-		if om.group != nil && om.qos == 1 {
+		if om.qos == 1 && movable(om) {
 			moved = append(moved, om)
 			delete(ss.inflight, pid)
 		}
 	}
 	kept := ss.queue[:0]
 	for _, om := range ss.queue[ss.queueHead:] {
-		if om.group != nil {
+		if movable(om) {
 			moved = append(moved, om)
 			ss.queueBytes -= om.msg.Size()
 		} else {
@@ -503,6 +523,10 @@ func (s *Server) redeliverShared(from *session, om *outMsg) {
 	}
 	g := om.group
 	ss, sub, ok := g.Next(func(k *session, _ subscription) bool { return k != from && k.connected.Load() })
+	if !ok {
+		// Nobody else is online (any more): a member's session queues it.
+		ss, sub, ok = g.Next(nil)
+	}
 	if ok {
 		d := delivery{s: ss, qos: min(om.msg.QoS, sub.opts.QoS), retain: om.retain, subIDs: om.subIDs, group: g}
 		var reserved bool
@@ -510,7 +534,7 @@ func (s *Server) redeliverShared(from *session, om *outMsg) {
 			if d.persist {
 				b.PutMessage(om.msg)
 				b.Enqueue(ss.id, store.QueueEntry{Seq: d.seq, MsgID: om.msg.ID, QoS: d.qos, Retain: d.retain, SubIDs: d.subIDs,
-					Size: om.msg.Size()})
+					Size: om.msg.Size(), Group: sharedFilter(g)})
 			}
 			s.commit(&b, func(error) { ss.deliver(&d, om.msg) })
 			return
@@ -518,4 +542,13 @@ func (s *Server) redeliverShared(from *session, om *outMsg) {
 	}
 	s.drop(dropNoSharedMember, "")
 	s.commit(&b, nil)
+}
+
+// sharedFilter returns the shared subscription filter of group g, as
+// queue entries record it ("" for nil).
+func sharedFilter(g *subtree.Group[*session, subscription]) string {
+	if g == nil {
+		return ""
+	}
+	return "$share/" + g.Name() + "/" + g.Filter()
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/weirmq/weir/broker/subtree"
 	"strings"
 	"time"
 
@@ -92,12 +93,23 @@ func (s *Server) loadQueue(ss *session) error {
 		switch {
 		case e.PacketID != 0:
 			ss.inflight[e.PacketID] = &outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain,
-				subIDs: e.SubIDs, pid: e.PacketID, state: e.State, persisted: true}
+				subIDs: e.SubIDs, pid: e.PacketID, state: e.State, persisted: true, group: s.sharedGroup(e.Group)}
 		case e.Seq <= ss.loadedSeq:
-			ss.pushLocked(&outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, persisted: true})
+			ss.pushLocked(&outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, persisted: true,
+				group: s.sharedGroup(e.Group)})
 		}
 		// (Entries above loadedSeq that are not in flight are backlog,
 		// read again by refillLocked.)
 		return true
 	})
+}
+
+// sharedGroup returns the shared group a queue entry recorded (nil for
+// none, or if the group has no members any more: the message then stays
+// with its session).
+func (s *Server) sharedGroup(filter string) *subtree.Group[*session, subscription] {
+	if filter == "" {
+		return nil
+	}
+	return s.subs.SharedGroup(filter)
 }

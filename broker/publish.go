@@ -135,7 +135,8 @@ func (r *router) route(m *store.Message, b *store.Batch) []delivery {
 				b.PutMessage(m)
 				stored = true
 			}
-			b.Enqueue(d.s.id, store.QueueEntry{Seq: seq, MsgID: m.ID, QoS: d.qos, Retain: d.retain, SubIDs: d.subIDs, Size: size})
+			b.Enqueue(d.s.id, store.QueueEntry{Seq: seq, MsgID: m.ID, QoS: d.qos, Retain: d.retain, SubIDs: d.subIDs, Size: size,
+				Group: sharedFilter(d.group)})
 		}
 	}
 	return r.list

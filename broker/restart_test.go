@@ -152,3 +152,63 @@ func TestRestartKeepsSessionIdentity(t *testing.T) {
 		t.Fatalf("got %q, want the message published while alice was offline", p.Payload)
 	}
 }
+
+// TestRestartKeepsSharedGroup: shared-subscription messages queued for a
+// persistent member whose group had nobody else online stay with it (also
+// across a restart) and keep their group: when the member disconnects
+// again without completing them while another member is online, they go
+// to that member (MQTT 5.0 §4.8.2).
+func TestRestartKeepsSharedGroup(t *testing.T) {
+	dir := t.TempDir()
+	srv, st, addr := startOnStore(t, dir)
+	dial := func(addr, id string, recvMax uint16) *brokertest.Raw {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		r := brokertest.NewRaw(conn, mqtt.V5)
+		c := &mqtt.Connect{ProtocolLevel: mqtt.V5, ClientID: id}
+		c.Props.SessionExpiry = 300
+		c.Props.ReceiveMaximum = recvMax
+		r.Connect(t, c)
+		return r
+	}
+	subscribe := func(r *brokertest.Raw) {
+		r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "$share/g/s/#", QoS: 1}}})
+		r.Expect(t, mqtt.SUBACK)
+	}
+	b := dial(addr, "b", 10)
+	subscribe(b)
+	b.Send(t, &mqtt.Disconnect{})
+	b.ExpectClosed(t)
+	a := dial(addr, "a", 1)
+	subscribe(a)
+	pub := dial(addr, "pub", 10)
+	for i := range 4 {
+		pub.Send(t, &mqtt.Publish{QoS: 1, PacketID: uint16(i + 1), Topic: []byte("s/x"), Payload: []byte(fmt.Sprint(i))})
+		pub.Expect(t, mqtt.PUBACK)
+	}
+	a.Expect(t, mqtt.PUBLISH) // the only online member gets all four; one in flight
+	a.Send(t, &mqtt.Disconnect{})
+	a.ExpectClosed(t) // nobody else online: a keeps them
+	stopOnStore(t, srv, st)
+
+	srv, st, addr = startOnStore(t, dir)
+	defer stopOnStore(t, srv, st)
+	b = dial(addr, "b", 10)
+	if p, err := b.Read(300 * time.Millisecond); err == nil {
+		t.Fatalf("b got %v before a came back", p)
+	}
+	a = dial(addr, "a", 1)
+	a.Expect(t, mqtt.PUBLISH) // re-sent, not acknowledged
+	a.Send(t, &mqtt.Disconnect{})
+	a.ExpectClosed(t)
+	// a left again without completing them, and b is online: b gets all.
+	got := map[string]bool{}
+	for len(got) < 4 {
+		p := b.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+		got[string(p.Payload)] = true
+		b.Send(t, &mqtt.Puback{PacketID: p.PacketID})
+	}
+}

@@ -316,7 +316,8 @@ func (ss *session) refillLocked() int {
 		if e.PacketID != 0 || ss.skipLiveLocked(e.Seq) {
 			return true
 		}
-		ss.pushLocked(&outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, persisted: true})
+		ss.pushLocked(&outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, persisted: true,
+			group: ss.srv.sharedGroup(e.Group)})
 		ss.backlog--
 		ss.backlogBytes -= m.Size()
 		loaded++
@@ -463,7 +464,7 @@ func (ss *session) allocPIDLocked() uint16 {
 
 func (ss *session) entry(om *outMsg) store.QueueEntry {
 	return store.QueueEntry{Seq: om.seq, MsgID: om.msg.ID, QoS: om.qos, Retain: om.retain,
-		SubIDs: om.subIDs, PacketID: om.pid, State: om.state, Size: om.msg.Size()}
+		SubIDs: om.subIDs, PacketID: om.pid, State: om.state, Size: om.msg.Size(), Group: sharedFilter(om.group)}
 }
 
 func (ss *session) dequeueOp(b *store.Batch, om *outMsg) {

@@ -94,6 +94,11 @@ type QueueEntry struct {
 	// queue's bytes can be counted without reading its messages
 	// (QueueEntries). 0: unknown.
 	Size int
+	// Group is the shared subscription ("$share/{group}/{filter}") the
+	// message came through, "" if none: a shared message a member did not
+	// complete goes to another member, also after it was read back from
+	// the store.
+	Group string
 }
 
 // EntryState is where an outbound QoS 1/2 delivery stands.

@@ -200,3 +200,27 @@ func TestGroupNextConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedGroupLookup: SharedGroup finds the group a shared filter
+// subscribed to, and nothing for unknown groups or plain filters.
+func TestSharedGroupLookup(t *testing.T) {
+	var tr Tree[string, int]
+	tr.Subscribe("$share/g/a/+", "s1", 1)
+	tr.Subscribe("a/+", "s2", 1)
+	g := tr.SharedGroup("$share/g/a/+")
+	if g == nil || g.Name() != "g" || g.Filter() != "a/+" || g.Len() != 1 {
+		t.Fatalf("SharedGroup($share/g/a/+) = %v", g)
+	}
+	if g != group(t, &tr, "a/b") {
+		t.Error("SharedGroup returned another group than Match visits")
+	}
+	for _, f := range []string{"$share/h/a/+", "$share/g/a/b", "a/+", "$share/g/x"} {
+		if g := tr.SharedGroup(f); g != nil {
+			t.Errorf("SharedGroup(%q) = %v, want nil", f, g)
+		}
+	}
+	tr.Unsubscribe("$share/g/a/+", "s1")
+	if g := tr.SharedGroup("$share/g/a/+"); g != nil {
+		t.Errorf("SharedGroup after the last member left = %v, want nil", g)
+	}
+}

@@ -75,6 +75,31 @@ func (t *Tree[K, V]) Subscribe(filter string, key K, val V) (replaced bool) {
 	return replaced
 }
 
+// SharedGroup returns the shared group of the shared filter
+// "$share/{group}/{filter}", or nil if it has no members (or filter is not
+// a shared filter).
+func (t *Tree[K, V]) SharedGroup(filter string) *Group[K, V] {
+	group, topicFilter, shared, err := mqtt.ParseShared(filter)
+	if err != nil || !shared {
+		return nil
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := &t.root
+	forEachLevel(topicFilter, func(level string) {
+		if n != nil {
+			n = n.child(level)
+		}
+	})
+	if n == nil {
+		return nil
+	}
+	if i := n.groupIndex(group); i >= 0 {
+		return n.groups[i]
+	}
+	return nil
+}
+
 // Unsubscribe removes key's subscription to filter (which may be a shared
 // filter, as for Subscribe) and reports whether it existed. Nodes and
 // shared groups left empty are removed, so the memory of a tree whose

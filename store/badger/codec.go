@@ -193,7 +193,7 @@ func (d *decoder) end() error {
 }
 
 // Queue entry: version (entryV2), MsgID, QoS, State|Retain<<7, PacketID,
-// SubIDs, Size. Version 1 had no Size.
+// SubIDs, Size, Group. Version 1 had neither Size nor Group.
 
 func encodeEntry(e *store.QueueEntry) ([]byte, error) {
 	if e.QoS > 2 {
@@ -202,7 +202,7 @@ func encodeEntry(e *store.QueueEntry) ([]byte, error) {
 	if e.State > store.EntryReleased {
 		return nil, fmt.Errorf("badgerstore: queue entry Seq %d: invalid state %d", e.Seq, e.State)
 	}
-	enc := encoder{b: make([]byte, 0, 16+2*len(e.SubIDs))}
+	enc := encoder{b: make([]byte, 0, 16+2*len(e.SubIDs)+len(e.Group))}
 	enc.byte(entryV2)
 	enc.uvarint(e.MsgID)
 	enc.byte(e.QoS)
@@ -217,6 +217,7 @@ func encodeEntry(e *store.QueueEntry) ([]byte, error) {
 		enc.varint(int64(id))
 	}
 	enc.uvarint(uint64(max(e.Size, 0)))
+	enc.str(e.Group)
 	return enc.b, nil
 }
 
@@ -240,6 +241,7 @@ func decodeEntry(v []byte) (store.QueueEntry, error) {
 	}
 	if ver == entryV2 {
 		e.Size = int(d.uint("Size", math.MaxInt32))
+		e.Group = d.str("Group")
 	}
 	if d.err == nil {
 		switch {

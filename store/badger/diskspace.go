@@ -84,8 +84,15 @@ func (a *admission) admit(b *store.Batch) error {
 	s := a.s
 	size, stores := batchBytes(b)
 	need := s.opt.DiskReserve
-	if !stores {
+	switch {
+	case !stores:
 		need = max(need-smallWriteRoom, need/2)
+	case s.diskFull:
+		// Hysteresis: once full, messages are stored again only when
+		// resumeRoom more is free, not as soon as a smaller batch (or a
+		// few freed bytes) happens to fit, which would make publishers
+		// see refusals and acceptances alternate.
+		need += resumeRoom
 	}
 	if a.free-size < need {
 		s.stats.diskFull.Add(1)
@@ -104,6 +111,10 @@ func (a *admission) admit(b *store.Batch) error {
 	a.free -= size
 	return nil
 }
+
+// resumeRoom is the free space beyond the reserve that a full store needs
+// before it stores messages again.
+const resumeRoom = 1 << 20
 
 // ErrDiskFull is wrapped by the error of a batch refused because the file
 // system holding the store has less free space than Options.DiskReserve.

@@ -157,6 +157,9 @@ func diffEntry(want, got store.QueueEntry) string {
 	if got.Size != want.Size {
 		d = append(d, fmt.Sprintf("Size = %d, want %d", got.Size, want.Size))
 	}
+	if got.Group != want.Group {
+		d = append(d, fmt.Sprintf("Group = %q, want %q", got.Group, want.Group))
+	}
 	return strings.Join(d, "; ")
 }
 
