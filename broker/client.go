@@ -10,18 +10,21 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/weirmq/weir/mqtt"
 	"github.com/weirmq/weir/store"
 )
 
-// client is one network connection. Its reader goroutine runs serve; a
-// writer goroutine is started on demand when there are bytes to write and
+// client is one network connection. Its reader goroutine runs serve and
+// writes what it produces when its input runs dry (flush.go); a writer
+// goroutine is started only for output that cannot be written at once and
 // exits when the buffer is empty, so an idle connection has one goroutine.
 type client struct {
 	srv       *Server
 	conn      net.Conn
+	raw       syscall.RawConn // for non-blocking writes; nil if not a socket
 	transport string
 	log       *slog.Logger
 	rd        *mqtt.Reader
@@ -38,11 +41,13 @@ type client struct {
 	problemInfo bool          // Request Problem Information (MQTT 5.0)
 
 	// Reader-goroutine state.
-	inAliases  map[uint16]string
-	pub        mqtt.Publish
-	batch      store.Batch // reused for publishes that write nothing
-	router     router
-	inflightIn atomic.Int32 // QoS 1/2 PUBLISH not yet acknowledged by us
+	inAliases   map[uint16]string
+	pub         mqtt.Publish
+	batch       store.Batch // reused for publishes that write nothing
+	router      router
+	inflightIn  atomic.Int32 // QoS 1/2 PUBLISH not yet acknowledged by us
+	held        []*client    // connections whose writes this reader holds back
+	heldPackets int          // packets handled since they were last written
 
 	// Writer state, under wmu.
 	wmu        sync.Mutex
@@ -53,6 +58,8 @@ type client struct {
 	closed     bool
 	overSince  time.Time
 	outAliases map[string]uint16
+	holds      int     // readers holding this connection's writer back
+	heldBy     *client // the last of them, while it holds
 
 	// Set once the connection is ending.
 	disconnect   atomic.Bool // DISCONNECT received: no will unless 0x04
@@ -65,6 +72,7 @@ func newClient(s *Server, conn net.Conn, transport string) *client {
 	c := &client{
 		srv:       s,
 		conn:      conn,
+		raw:       rawConnOf(conn),
 		transport: transport,
 		log:       s.log.With("remote", conn.RemoteAddr().String(), "transport", transport),
 		rd:        mqtt.NewReader(conn, s.opts.MaxPacketSize),
@@ -153,6 +161,7 @@ func (c *client) readLoop() string {
 	if c.keepAlive == 0 {
 		c.conn.SetReadDeadline(time.Time{})
 	}
+	defer c.releaseHolds()
 	for {
 		if c.keepAlive > 0 {
 			if now := time.Now(); now.Sub(armed) >= slack {
@@ -160,11 +169,16 @@ func (c *client) readLoop() string {
 				armed = now
 			}
 		}
+		if c.heldPackets >= maxHeldPackets || len(c.held) > 0 && !c.rd.Ready() {
+			c.releaseHolds() // before waiting for input
+		}
 		pkt, err := c.rd.ReadPacket()
 		if err == nil {
 			if h := c.srv.testHookPacket; h != nil {
 				h(pkt)
 			}
+			c.hold(c)
+			c.heldPackets++
 			err = c.handle(pkt)
 			if err == nil {
 				continue
@@ -336,48 +350,63 @@ func (c *client) overLimitLocked() bool {
 	return true
 }
 
+// startWriterLocked starts a writer for what is buffered, unless one runs
+// or a reader holds the connection (it writes when it releases it).
 func (c *client) startWriterLocked() {
-	if !c.writing && len(c.wbuf) > 0 {
+	if !c.writing && c.holds == 0 && len(c.wbuf) > 0 {
 		c.writing = true
-		go c.writeLoop()
+		go c.writeLoop(nil)
 	}
 }
 
-// writeLoop writes everything buffered with one Write per round, swapping
-// between two buffers so that encoders never wait for the socket.
-func (c *client) writeLoop() {
+// writeLoop writes first, then everything buffered with one Write per
+// round, swapping between two buffers so that encoders never wait for the
+// socket.
+func (c *client) writeLoop(first []byte) {
+	deadline := false // a write deadline is set
 	for {
 		c.wmu.Lock()
-		if c.closing && len(c.wbuf) == 0 && !c.closed {
+		if c.closing && len(c.wbuf) == 0 && len(first) == 0 && !c.closed {
 			c.closed = true
 			c.writing = false
 			c.wmu.Unlock()
 			c.conn.Close()
 			return
 		}
-		if c.closed || len(c.wbuf) == 0 {
+		if c.closed || len(c.wbuf) == 0 && len(first) == 0 {
 			c.writing = false
 			// An idle connection keeps no write buffers.
 			if cap(c.wbuf) > 4096 {
 				c.wbuf = nil
 			}
 			c.spare = nil
+			if deadline && !c.closed && !c.closing {
+				// Non-blocking writes (flush.go) check the deadline too:
+				// it must not outlive this writer. (Under wmu, so that it
+				// cannot clear the deadline of the next writer.)
+				c.conn.SetWriteDeadline(time.Time{})
+			}
 			c.wmu.Unlock()
 			return
 		}
-		buf := c.wbuf
-		c.wbuf = c.spare[:0]
-		c.spare = nil
+		buf := first
+		if buf == nil {
+			buf = c.wbuf
+			c.wbuf = c.spare[:0]
+			c.spare = nil
+		}
+		first = nil
 		closing := c.closing
 		c.wmu.Unlock()
 
 		if !closing {
 			c.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.SlowConsumerTimeout))
+			deadline = true
 		}
 		_, err := c.conn.Write(buf)
 
 		c.wmu.Lock()
-		if cap(buf) <= 64<<10 {
+		if cap(buf) <= 64<<10 && c.spare == nil {
 			c.spare = buf[:0]
 		}
 		if err != nil {

@@ -211,7 +211,7 @@ func (c *client) handlePublish(pkt []byte) error {
 		if !b.Empty() {
 			s.commit(&store.Batch{Ops: append([]store.Op(nil), b.Ops...)}, nil)
 		}
-		deliverAll(ds, m)
+		c.deliverHeld(ds, m)
 		return nil
 	case 2:
 		// The packet id is stored with the message so that a re-sent
@@ -220,6 +220,13 @@ func (c *client) handlePublish(pkt []byte) error {
 		if c.sess.markStoredIfPersistent() {
 			b.PutInbound(c.id, pid)
 		}
+	}
+	if b.Empty() {
+		// Nothing to make durable: deliver and acknowledge now, as the
+		// commit callback would.
+		c.deliverHeld(ds, m)
+		c.ackPublish(p.QoS, pid, matched, false)
+		return nil
 	}
 	ds = append([]delivery(nil), ds...)
 	qos := p.QoS

@@ -56,6 +56,22 @@ func (rd *Reader) SetMaxPacketSize(n int) {
 // Buffered returns the number of bytes read ahead and not yet returned.
 func (rd *Reader) Buffered() int { return rd.w - rd.r }
 
+// Ready reports whether the next ReadPacket returns without reading from
+// the source: a whole packet (or a header it will reject) is buffered, or
+// an error is pending. A connection handler uses it to write its replies
+// before it would wait for more input.
+func (rd *Reader) Ready() bool {
+	if rd.err != nil {
+		return true
+	}
+	avail := rd.w - rd.r
+	if avail < 2 {
+		return false
+	}
+	n, hl, err := decodeVarint(rd.buf[rd.r+1 : rd.w])
+	return err != nil || hl > 0 && avail >= 1+hl+n
+}
+
 // ReadPacket returns the next whole packet, fixed header included. The
 // slice is valid until the next call to ReadPacket; callers copy what they
 // keep. Errors: io.EOF at a clean packet boundary, io.ErrUnexpectedEOF

@@ -520,3 +520,35 @@ func TestReaderTinyMax(t *testing.T) {
 	_, err = rd.ReadPacket()
 	readerWantCode(t, err, PacketTooLarge)
 }
+
+// countReads counts the calls to Read.
+type countReads struct {
+	src   io.Reader
+	calls int
+}
+
+func (c *countReads) Read(p []byte) (int, error) { c.calls++; return c.src.Read(p) }
+
+// TestReaderReady checks that Ready is true exactly when ReadPacket can
+// return without reading from the source, over reads of every size.
+func TestReaderReady(t *testing.T) {
+	stream, pkts := readerTestStream(t)
+	for _, wrap := range []func(io.Reader) io.Reader{iotest.OneByteReader, iotest.HalfReader, func(r io.Reader) io.Reader { return r }} {
+		src := &countReads{src: wrap(bytes.NewReader(stream))}
+		rd := NewReader(src, 0)
+		for i, w := range pkts {
+			ready := rd.Ready()
+			before := src.calls
+			got, err := rd.ReadPacket()
+			if err != nil || !bytes.Equal(got, w) {
+				t.Fatalf("packet %d: %x, %v", i, got, err)
+			}
+			if read := src.calls > before; ready == read {
+				t.Fatalf("packet %d: Ready() = %v, but ReadPacket read from the source: %v", i, ready, read)
+			}
+		}
+		if rd.Ready() {
+			t.Fatal("Ready() at the end of the stream before the source reported EOF")
+		}
+	}
+}
