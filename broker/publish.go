@@ -140,11 +140,29 @@ func deliverAll(ds []delivery, m *store.Message) {
 	}
 }
 
+// publishing is what a reader needs to handle PUBLISH packets, reused from
+// one to the next. Subscribers and idle connections never publish, so a
+// connection allocates it at its first PUBLISH.
+type publishing struct {
+	pub    mqtt.Publish
+	batch  store.Batch // reused for publishes that write nothing
+	router router
+}
+
+func (c *client) publishing() *publishing {
+	if c.pubs == nil {
+		c.pubs = &publishing{}
+		c.pubs.router.init(c.srv)
+	}
+	return c.pubs
+}
+
 // handlePublish handles an inbound PUBLISH. QoS 1 and 2 are acknowledged
 // from the store's commit callback, after the message and the queue entries
 // of every persistent subscriber are durable.
 func (c *client) handlePublish(pkt []byte) error {
-	p := &c.pub
+	ps := c.publishing()
+	p := &ps.pub
 	if err := p.Decode(pkt, c.version); err != nil {
 		return err
 	}
@@ -193,10 +211,10 @@ func (c *client) handlePublish(pkt []byte) error {
 	// The batch is reused while it stays empty (QoS 0 without retain, the
 	// common case); one that goes to the store is handed over as a copy,
 	// since the store owns it until its commit is done.
-	b := &c.batch
+	b := &ps.batch
 	b.Ops = b.Ops[:0]
-	ds := c.router.route(m, b)
-	if p.QoS > 0 && (c.router.refused || m.Retain && len(m.Payload) > 0 && !s.storeRoom(m.Size())) {
+	ds := ps.router.route(m, b)
+	if p.QoS > 0 && (ps.router.refused || m.Retain && len(m.Payload) > 0 && !s.storeRoom(m.Size())) {
 		return c.refuse(ds, p.QoS, pid)
 	}
 	if m.Retain {

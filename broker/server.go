@@ -201,8 +201,14 @@ func (s *Server) serveConn(conn net.Conn, transport string) {
 	s.mu.Unlock()
 	c := newClient(s, conn, transport)
 	go func() {
-		defer s.conns.Done()
-		c.serve()
+		if !c.serve() {
+			s.conns.Done()
+			return
+		}
+		go func() {
+			defer s.conns.Done()
+			c.servePackets()
+		}()
 	}()
 }
 
