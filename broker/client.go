@@ -73,9 +73,13 @@ func newClient(s *Server, conn net.Conn, transport string) *client {
 		raw:       rawConnOf(conn),
 		transport: transport,
 		log:       connLogger(s.log, slog.Any("remote", addrValue{conn.RemoteAddr()}), slog.String("transport", transport)),
-		rd:        mqtt.NewReader(conn, s.opts.MaxPacketSize),
 		done:      make(chan struct{}),
 	}
+	var src io.Reader = conn
+	if c.raw != nil {
+		src = &sockReader{Conn: conn, raw: c.raw}
+	}
+	c.rd = mqtt.NewReader(src, s.opts.MaxPacketSize)
 	return c
 }
 

@@ -145,7 +145,7 @@ func rawConnOf(conn net.Conn) syscall.RawConn {
 		return nil
 	}
 	raw, err := sc.SyscallConn()
-	if err != nil || !canWriteRaw {
+	if err != nil || !canUseRaw {
 		return nil
 	}
 	return raw

@@ -552,3 +552,42 @@ func TestReaderReady(t *testing.T) {
 		}
 	}
 }
+
+// lazySource is a LazySource that waits once before every read, as a
+// socket with no input yet does, and checks that the Reader holds no
+// buffer while it waits.
+type lazySource struct {
+	t       *testing.T
+	rd      *Reader
+	src     io.Reader
+	waits   int
+	heldBuf int
+}
+
+func (l *lazySource) Read(p []byte) (int, error) { return l.src.Read(p) }
+
+func (l *lazySource) ReadLazy(get func() []byte, drop func()) (int, error) {
+	get()
+	drop() // nothing to read yet: wait
+	l.waits++
+	if l.rd.buf != nil {
+		l.heldBuf++
+	}
+	return l.src.Read(get())
+}
+
+// TestReaderLazySource checks that a Reader reads a stream correctly from
+// a LazySource over reads of every size, and gives its buffer back while
+// the source waits.
+func TestReaderLazySource(t *testing.T) {
+	stream, pkts := readerTestStream(t)
+	for _, wrap := range []func(io.Reader) io.Reader{iotest.OneByteReader, iotest.HalfReader, func(r io.Reader) io.Reader { return r }} {
+		ls := &lazySource{t: t, src: wrap(bytes.NewReader(stream))}
+		rd := NewReader(ls, 0)
+		ls.rd = rd
+		readerExpect(t, rd, pkts, io.EOF)
+		if ls.waits == 0 || ls.heldBuf != 0 {
+			t.Fatalf("%d waits, %d of them holding a buffer; want some, none", ls.waits, ls.heldBuf)
+		}
+	}
+}
