@@ -450,7 +450,7 @@ func (c *client) overLimitLocked() bool {
 // startWriterLocked starts a writer for what is buffered, unless one runs
 // or a reader holds the connection (it writes when it releases it).
 func (c *client) startWriterLocked() {
-	if !c.writing && c.holds == 0 && len(c.wbuf) > 0 {
+	if !c.writing && len(c.wbuf) > 0 && (c.holds == 0 || len(c.wbuf) >= maxHeldBytes) {
 		c.writing = true
 		go c.writeLoop(nil)
 	}

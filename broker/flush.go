@@ -17,15 +17,19 @@ import (
 // the sessions it delivers to. A held connection starts no writer; the
 // encoded packets wait in its buffer. Before the reader would wait for
 // input (or after maxHeldPackets packets) it releases what it holds, and
-// the last release of a connection writes its buffer with one
+// each release writes the connection's buffer with one
 // non-blocking write. Only what the socket does not take at once goes to
-// a writer goroutine, which may block (up to the slow-consumer timeout).
+// a writer goroutine, which may block (up to the slow-consumer timeout);
+// so does a held buffer that has grown past maxHeldBytes.
 // Writes from anywhere else (store callbacks, timers, takeovers) start a
 // writer as before.
 
 // maxHeldPackets bounds how many packets a reader handles before it writes
 // what they produced, when its input does not run dry.
 const maxHeldPackets = 64
+
+// maxHeldBytes is the size at which a held buffer gets a writer anyway.
+const maxHeldBytes = 64 << 10
 
 // hold defers the writer of t until c releases it. Called from c's reader
 // goroutine only; t may be c.
@@ -51,10 +55,8 @@ func (c *client) releaseHolds() {
 		if t.heldBy == c {
 			t.heldBy = nil
 		}
-		if t.holds > 0 {
-			t.wmu.Unlock()
-			continue
-		}
+		// Written even if other readers hold t too: with many
+		// publishers to one subscriber, some reader nearly always does.
 		t.flushLocked()
 	}
 	c.held = c.held[:0]

@@ -38,20 +38,25 @@ type Reader struct {
 // and reads into it, and calls drop when it has to wait after all (the
 // buffer goes back until get is called again). It returns what Read would.
 //
-// A Reader whose buffer is empty and of the initial size reads from a
+// A Reader whose buffer is empty and of the pooled size reads from a
 // LazySource this way, and keeps its buffer in a pool shared by all
 // Readers while it waits: a connection waiting for its next packet then
-// costs no buffer.
+// costs no buffer. Since an idle Reader holds none, the buffer of a
+// LazySource's Reader is larger than others' (pooledSize, not
+// initialSize), so that a busy connection reads many packets per read.
 type LazySource interface {
 	ReadLazy(get func() []byte, drop func()) (int, error)
 }
 
-// idleBufs holds the initial-size buffers of Readers waiting on a
-// LazySource.
-var idleBufs = sync.Pool{New: func() any { return new([initialSize]byte) }}
+// idleBufs holds the buffers of Readers waiting on a LazySource.
+var idleBufs = sync.Pool{New: func() any { return new([pooledSize]byte) }}
 
-// initialSize is the size of a Reader's first buffer.
-const initialSize = 512
+// initialSize is the size of a Reader's first buffer, pooledSize that of a
+// LazySource's Reader.
+const (
+	initialSize = 512
+	pooledSize  = 4096
+)
 
 // shrinkAbove is the buffer size above which a Reader gives its buffer back
 // once the packet that needed it has been read.
@@ -66,6 +71,9 @@ const maxEmptyReads = 100
 // Size). maxPacketSize <= 0 means DefaultMaxPacketSize.
 func NewReader(src io.Reader, maxPacketSize int) *Reader {
 	rd := &Reader{src: src, initial: initialSize}
+	if _, ok := src.(LazySource); ok {
+		rd.initial = pooledSize
+	}
 	rd.SetMaxPacketSize(maxPacketSize)
 	return rd
 }
@@ -184,7 +192,7 @@ func (rd *Reader) fill(need int) error {
 		// Full of this packet's bytes, so unread == len(rd.buf) < need.
 		rd.realloc(size)
 	}
-	if ls, ok := rd.src.(LazySource); ok && rd.r == rd.w && len(rd.buf) == initialSize {
+	if ls, ok := rd.src.(LazySource); ok && rd.r == rd.w && len(rd.buf) == pooledSize {
 		return rd.fillLazy(ls)
 	}
 	for range maxEmptyReads {
@@ -207,8 +215,8 @@ func (rd *Reader) fill(need int) error {
 // realloc moves the unread bytes to the front of a new buffer of size bytes.
 func (rd *Reader) realloc(size int) {
 	var nb []byte
-	if size == initialSize {
-		nb = idleBufs.Get().(*[initialSize]byte)[:] // perhaps one a LazySource gave back
+	if size == pooledSize {
+		nb = idleBufs.Get().(*[pooledSize]byte)[:] // perhaps one a LazySource gave back
 	} else {
 		nb = make([]byte, size)
 	}
@@ -217,7 +225,7 @@ func (rd *Reader) realloc(size int) {
 	rd.buf = nb
 }
 
-// fillLazy reads into an empty buffer of the initial size from a
+// fillLazy reads into an empty buffer of the pooled size from a
 // LazySource, giving the buffer to idleBufs while the source waits.
 func (rd *Reader) fillLazy(ls LazySource) error {
 	if rd.lazyGet == nil {
@@ -242,14 +250,14 @@ func (rd *Reader) fillLazy(ls LazySource) error {
 
 func (rd *Reader) getIdleBuf() []byte {
 	if rd.buf == nil {
-		rd.buf = idleBufs.Get().(*[initialSize]byte)[:]
+		rd.buf = idleBufs.Get().(*[pooledSize]byte)[:]
 	}
 	return rd.buf
 }
 
 func (rd *Reader) dropIdleBuf() {
-	if len(rd.buf) == initialSize {
-		idleBufs.Put((*[initialSize]byte)(rd.buf))
+	if len(rd.buf) == pooledSize {
+		idleBufs.Put((*[pooledSize]byte)(rd.buf))
 	}
 	rd.buf = nil
 }
