@@ -139,6 +139,9 @@ func (c *client) servePackets() {
 	c.ended(c.readLoop())
 }
 
+// ended logs why the read loop ended and detaches the session (out of
+// line: it is not on the waiting path).
+//
 //go:noinline
 func (c *client) ended(err error) {
 	reason := c.endWith(err)
