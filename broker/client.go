@@ -10,18 +10,20 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/weirmq/weir/mqtt"
-	"github.com/weirmq/weir/store"
 )
 
-// client is one network connection. Its reader goroutine runs serve; a
-// writer goroutine is started on demand when there are bytes to write and
+// client is one network connection. Its reader goroutine runs serve and
+// writes what it produces when its input runs dry (flush.go); a writer
+// goroutine is started only for output that cannot be written at once and
 // exits when the buffer is empty, so an idle connection has one goroutine.
 type client struct {
 	srv       *Server
 	conn      net.Conn
+	raw       syscall.RawConn // for non-blocking writes; nil if not a socket
 	transport string
 	log       *slog.Logger
 	rd        *mqtt.Reader
@@ -41,12 +43,13 @@ type client struct {
 	internal *InternalOptions
 
 	// Reader-goroutine state.
-	inAliases  map[uint16]string
-	pub        mqtt.Publish
-	batch      store.Batch // reused for publishes that write nothing
-	router     router
-	inflightIn atomic.Int32 // QoS 1/2 PUBLISH not yet acknowledged by us
-	pubRate    tokenBucket  // Options.PublishRate (limits.go)
+	inAliases   map[uint16]string
+	pubs        *publishing  // allocated at the first PUBLISH
+	inflightIn  atomic.Int32 // QoS 1/2 PUBLISH not yet acknowledged by us
+	pubRate     tokenBucket  // Options.PublishRate (limits.go)
+	held        []*client    // connections whose writes this reader holds back
+	heldPackets int          // packets handled since they were last written
+	armed       time.Time    // when the read deadline was last set
 
 	// Writer state, under wmu.
 	wmu        sync.Mutex
@@ -57,6 +60,8 @@ type client struct {
 	closed     bool
 	overSince  time.Time
 	outAliases map[string]uint16
+	holds      int     // readers holding this connection's writer back
+	heldBy     *client // the last of them, while it holds
 
 	// Set once the connection is ending.
 	disconnect   atomic.Bool // DISCONNECT received: no will unless 0x04
@@ -69,12 +74,16 @@ func newClient(s *Server, conn net.Conn, transport string) *client {
 	c := &client{
 		srv:       s,
 		conn:      conn,
+		raw:       rawConnOf(conn),
 		transport: transport,
-		log:       s.log.With("remote", conn.RemoteAddr().String(), "transport", transport),
-		rd:        mqtt.NewReader(conn, s.opts.MaxPacketSize),
+		log:       connLogger(s.log, slog.Any("remote", addrValue{conn.RemoteAddr()}), slog.String("transport", transport)),
 		done:      make(chan struct{}),
 	}
-	c.router.init(s)
+	var src io.Reader = conn
+	if c.raw != nil {
+		src = &sockReader{Conn: conn, raw: c.raw}
+	}
+	c.rd = mqtt.NewReader(src, s.opts.MaxPacketSize)
 	return c
 }
 
@@ -91,44 +100,80 @@ func closeWith(code mqtt.ReasonCode, format string, args ...any) error {
 	return &errClose{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-// serve runs the connection: CONNECT, then packets until it ends.
-func (c *client) serve() {
-	defer close(c.done)
+// serve runs the connection up to and including CONNECT, and reports
+// whether it goes on; then servePackets runs the rest on a new goroutine.
+// Handling CONNECT (authentication, session takeover, logging) grows a
+// goroutine's stack to 4–8 KiB, and a goroutine keeps its stack while it
+// waits for input: the new one starts at 2 KiB, which is most of what an
+// idle connection costs.
+func (c *client) serve() (goesOn bool) {
+	added := false
 	defer func() {
-		if r := recover(); r != nil {
-			c.srv.stats.panics.Add(1)
-			c.log.Error("panic in connection handler; closing the connection", "client", c.id,
-				"panic", r, "stack", string(debug.Stack()))
-			c.closeConn()
-			if c.sess != nil {
-				c.sess.detach(c)
-			}
+		if !goesOn {
+			c.finish(recover(), added)
 		}
 	}()
 	if !c.srv.addClient(c) {
-		return
+		return false
 	}
-	defer c.srv.removeClient(c)
-	defer c.closeAfterFlush()
+	added = true
 
 	c.conn.SetReadDeadline(time.Now().Add(c.srv.opts.ConnectTimeout))
 	pkt, err := c.rd.ReadPacket()
 	if err != nil {
 		c.logReadError("before CONNECT", err)
-		return
+		return false
 	}
 	if mqtt.PeekType(pkt) != mqtt.CONNECT {
 		// [MQTT-3.1.0-1]: the first packet must be CONNECT.
 		c.srv.stats.badPackets.Add(1)
 		c.log.Info("connection closed: first packet is not CONNECT", "type", mqtt.PeekType(pkt))
-		return
+		return false
 	}
-	if !c.handleConnect(pkt) {
-		return
+	return c.handleConnect(pkt)
+}
+
+// servePackets reads and handles packets after CONNECT until the
+// connection ends.
+func (c *client) servePackets() {
+	defer c.finishPackets()
+	if c.keepAlive == 0 {
+		c.conn.SetReadDeadline(time.Time{})
 	}
-	reason := c.readLoop()
+	c.ended(c.readLoop())
+}
+
+// ended logs why the read loop ended and detaches the session (out of
+// line: it is not on the waiting path).
+//
+//go:noinline
+func (c *client) ended(err error) {
+	reason := c.endWith(err)
 	c.sess.detach(c)
 	c.log.Info("client disconnected", "reason", reason)
+}
+
+// finishPackets is deferred by servePackets (and calls recover itself).
+func (c *client) finishPackets() { c.finish(recover(), true) }
+
+// finish ends the connection: after a panic r (non-nil) it closes it at
+// once, else once buffered output is written.
+func (c *client) finish(r any, added bool) {
+	defer close(c.done)
+	if r != nil {
+		c.srv.stats.panics.Add(1)
+		c.log.Error("panic in connection handler; closing the connection", "client", c.id,
+			"panic", r, "stack", string(debug.Stack()))
+		c.closeConn()
+		if c.sess != nil {
+			c.sess.detach(c)
+		}
+	}
+	if !added {
+		return
+	}
+	c.closeAfterFlush()
+	c.srv.removeClient(c)
 }
 
 func (c *client) logReadError(when string, err error) {
@@ -146,39 +191,61 @@ func (c *client) logReadError(when string, err error) {
 }
 
 // readLoop reads and handles packets until the connection ends, and returns
-// why it ended.
-func (c *client) readLoop() string {
-	// Re-arming the read deadline costs a timer update; under a stream of
-	// packets it is done at most every keepAlive/16, with that much added
-	// so that the deadline never falls before 1.5 × keep-alive after the
-	// last packet [MQTT-3.1.2-24].
-	slack := c.keepAlive / 16
-	var armed time.Time
-	if c.keepAlive == 0 {
-		c.conn.SetReadDeadline(time.Time{})
-	}
+// the error that ended it. An idle connection spends its life parked in
+// here, so the frames on this path are kept small (under 1 KiB in all):
+// the runtime starts new goroutines with the average stack it saw, and
+// shrinks a stack only when less than a quarter of it is in use.
+func (c *client) readLoop() error {
+	defer c.releaseHolds()
 	for {
-		if c.srv.commits.waitRoom() {
-			armed = time.Time{} // the deadline may have passed meanwhile
+		if c.srv.commits.behind() {
+			// Back-pressure while the store catches up (server.go
+			// pendingCounter); what this reader holds goes out first.
+			c.releaseHolds()
+			if c.srv.commits.waitRoom() {
+				c.armed = time.Time{} // the deadline may have passed meanwhile
+			}
 		}
 		if c.keepAlive > 0 {
-			if now := time.Now(); now.Sub(armed) >= slack {
-				c.conn.SetReadDeadline(now.Add(c.keepAlive + slack))
-				armed = now
-			}
+			c.armReadDeadline()
+		}
+		if c.heldPackets >= maxHeldPackets || len(c.held) > 0 && !c.rd.Ready() {
+			c.releaseHolds() // before waiting for input
 		}
 		pkt, err := c.rd.ReadPacket()
 		if err == nil {
-			if h := c.srv.testHookPacket; h != nil {
-				h(pkt)
-			}
-			err = c.handle(pkt)
-			if err == nil {
-				continue
-			}
+			err = c.handleHeld(pkt)
 		}
-		return c.endWith(err)
+		if err != nil {
+			return err
+		}
 	}
+}
+
+// armReadDeadline re-arms the keep-alive read deadline. That costs a timer
+// update; under a stream of packets it is done at most every keepAlive/16,
+// with that much added so that the deadline never falls before 1.5 ×
+// keep-alive after the last packet [MQTT-3.1.2-24].
+//
+//go:noinline
+func (c *client) armReadDeadline() {
+	slack := c.keepAlive / 16
+	if now := time.Now(); now.Sub(c.armed) >= slack {
+		c.conn.SetReadDeadline(now.Add(c.keepAlive + slack))
+		c.armed = now
+	}
+}
+
+// handleHeld handles a packet with the connection held (flush.go).
+//
+//go:noinline
+func (c *client) handleHeld(pkt []byte) error {
+	if h := c.srv.testHookPacket; h != nil {
+		h(pkt)
+	}
+	c.hold(c)
+	c.heldPackets++
+	return c.handle(pkt)
 }
 
 // endWith turns the error that ended the read loop into a DISCONNECT for
@@ -213,69 +280,32 @@ func (c *client) endWith(err error) string {
 
 var errNormalDisconnect = errors.New("client disconnected")
 
-// handle dispatches one packet after CONNECT.
+// handle dispatches one packet after CONNECT. Each packet type is decoded
+// in a function of its own: decoded packets with their properties are
+// large, and one frame holding all of them (2.3 KiB) would grow the stack
+// of every connection past its initial 2 KiB for good.
 func (c *client) handle(pkt []byte) error {
-	v := c.version
 	switch t := mqtt.PeekType(pkt); t {
 	case mqtt.PUBLISH:
 		return c.handlePublish(pkt)
 	case mqtt.PUBACK:
-		var p mqtt.Puback
-		if err := p.Decode(pkt, v); err != nil {
-			return err
-		}
-		c.sess.onPuback(c, p.PacketID)
+		return c.handlePuback(pkt)
 	case mqtt.PUBREC:
-		var p mqtt.Pubrec
-		if err := p.Decode(pkt, v); err != nil {
-			return err
-		}
-		c.sess.onPubrec(c, p.PacketID, p.ReasonCode)
+		return c.handlePubrec(pkt)
 	case mqtt.PUBREL:
-		var p mqtt.Pubrel
-		if err := p.Decode(pkt, v); err != nil {
-			return err
-		}
-		c.handlePubrel(p.PacketID)
+		return c.handlePubrelPacket(pkt)
 	case mqtt.PUBCOMP:
-		var p mqtt.Pubcomp
-		if err := p.Decode(pkt, v); err != nil {
-			return err
-		}
-		c.sess.onPubcomp(c, p.PacketID)
+		return c.handlePubcomp(pkt)
 	case mqtt.SUBSCRIBE:
-		var p mqtt.Subscribe
-		if err := p.Decode(pkt, v); err != nil {
-			return err
-		}
-		return c.handleSubscribe(&p)
+		return c.handleSubscribePacket(pkt)
 	case mqtt.UNSUBSCRIBE:
-		var p mqtt.Unsubscribe
-		if err := p.Decode(pkt, v); err != nil {
-			return err
-		}
-		c.handleUnsubscribe(&p)
+		return c.handleUnsubscribePacket(pkt)
 	case mqtt.PINGREQ:
-		var p mqtt.Pingreq
-		if err := p.Decode(pkt, v); err != nil {
-			return err
-		}
-		c.send(&mqtt.Pingresp{})
+		return c.handlePingreq(pkt)
 	case mqtt.DISCONNECT:
-		var p mqtt.Disconnect
-		if err := p.Decode(pkt, v); err != nil {
-			return err
-		}
-		return c.handleDisconnect(&p)
+		return c.handleDisconnectPacket(pkt)
 	case mqtt.AUTH:
-		var p mqtt.Auth
-		if err := p.Decode(pkt, v); err != nil {
-			return err
-		}
-		// No authentication method was accepted at CONNECT, so any AUTH
-		// is a protocol error [MQTT-4.12.0-2]... re-authentication needs
-		// the method of the CONNECT, which Weir does not support.
-		return closeWith(mqtt.ProtocolError, "AUTH without an authentication method")
+		return c.handleAuth(pkt)
 	case mqtt.CONNECT:
 		return closeWith(mqtt.ProtocolError, "second CONNECT [MQTT-3.1.0-2]")
 	default:
@@ -284,7 +314,96 @@ func (c *client) handle(pkt []byte) error {
 		}
 		return closeWith(mqtt.ProtocolError, "%v is not sent by clients", t)
 	}
+}
+
+//go:noinline
+func (c *client) handlePuback(pkt []byte) error {
+	var p mqtt.Puback
+	if err := p.Decode(pkt, c.version); err != nil {
+		return err
+	}
+	c.sess.onPuback(c, p.PacketID)
 	return nil
+}
+
+//go:noinline
+func (c *client) handlePubrec(pkt []byte) error {
+	var p mqtt.Pubrec
+	if err := p.Decode(pkt, c.version); err != nil {
+		return err
+	}
+	c.sess.onPubrec(c, p.PacketID, p.ReasonCode)
+	return nil
+}
+
+//go:noinline
+func (c *client) handlePubrelPacket(pkt []byte) error {
+	var p mqtt.Pubrel
+	if err := p.Decode(pkt, c.version); err != nil {
+		return err
+	}
+	c.handlePubrel(p.PacketID)
+	return nil
+}
+
+//go:noinline
+func (c *client) handlePubcomp(pkt []byte) error {
+	var p mqtt.Pubcomp
+	if err := p.Decode(pkt, c.version); err != nil {
+		return err
+	}
+	c.sess.onPubcomp(c, p.PacketID)
+	return nil
+}
+
+//go:noinline
+func (c *client) handleSubscribePacket(pkt []byte) error {
+	var p mqtt.Subscribe
+	if err := p.Decode(pkt, c.version); err != nil {
+		return err
+	}
+	return c.handleSubscribe(&p)
+}
+
+//go:noinline
+func (c *client) handleUnsubscribePacket(pkt []byte) error {
+	var p mqtt.Unsubscribe
+	if err := p.Decode(pkt, c.version); err != nil {
+		return err
+	}
+	c.handleUnsubscribe(&p)
+	return nil
+}
+
+//go:noinline
+func (c *client) handlePingreq(pkt []byte) error {
+	var p mqtt.Pingreq
+	if err := p.Decode(pkt, c.version); err != nil {
+		return err
+	}
+	c.send(&mqtt.Pingresp{})
+	return nil
+}
+
+//go:noinline
+func (c *client) handleDisconnectPacket(pkt []byte) error {
+	var p mqtt.Disconnect
+	if err := p.Decode(pkt, c.version); err != nil {
+		return err
+	}
+	return c.handleDisconnect(&p)
+}
+
+//go:noinline
+func (c *client) handleAuth(pkt []byte) error {
+	var p mqtt.Auth
+	if err := p.Decode(pkt, c.version); err != nil {
+		return err
+	}
+	// No authentication method was accepted at CONNECT, so any AUTH
+	// is a protocol error [MQTT-4.12.0-2]... re-authentication needs
+	// the method of the CONNECT, which Weir does not support.
+	return closeWith(mqtt.ProtocolError, "AUTH without an authentication method")
 }
 
 func (c *client) handleDisconnect(p *mqtt.Disconnect) error {
@@ -343,48 +462,63 @@ func (c *client) overLimitLocked() bool {
 	return true
 }
 
+// startWriterLocked starts a writer for what is buffered, unless one runs
+// or a reader holds the connection (it writes when it releases it).
 func (c *client) startWriterLocked() {
-	if !c.writing && len(c.wbuf) > 0 {
+	if !c.writing && len(c.wbuf) > 0 && (c.holds == 0 || len(c.wbuf) >= maxHeldBytes) {
 		c.writing = true
-		go c.writeLoop()
+		go c.writeLoop(nil)
 	}
 }
 
-// writeLoop writes everything buffered with one Write per round, swapping
-// between two buffers so that encoders never wait for the socket.
-func (c *client) writeLoop() {
+// writeLoop writes first, then everything buffered with one Write per
+// round, swapping between two buffers so that encoders never wait for the
+// socket.
+func (c *client) writeLoop(first []byte) {
+	deadline := false // a write deadline is set
 	for {
 		c.wmu.Lock()
-		if c.closing && len(c.wbuf) == 0 && !c.closed {
+		if c.closing && len(c.wbuf) == 0 && len(first) == 0 && !c.closed {
 			c.closed = true
 			c.writing = false
 			c.wmu.Unlock()
 			c.conn.Close()
 			return
 		}
-		if c.closed || len(c.wbuf) == 0 {
+		if c.closed || len(c.wbuf) == 0 && len(first) == 0 {
 			c.writing = false
 			// An idle connection keeps no write buffers.
 			if cap(c.wbuf) > 4096 {
 				c.wbuf = nil
 			}
 			c.spare = nil
+			if deadline && !c.closed && !c.closing {
+				// Non-blocking writes (flush.go) check the deadline too:
+				// it must not outlive this writer. (Under wmu, so that it
+				// cannot clear the deadline of the next writer.)
+				c.conn.SetWriteDeadline(time.Time{})
+			}
 			c.wmu.Unlock()
 			return
 		}
-		buf := c.wbuf
-		c.wbuf = c.spare[:0]
-		c.spare = nil
+		buf := first
+		if buf == nil {
+			buf = c.wbuf
+			c.wbuf = c.spare[:0]
+			c.spare = nil
+		}
+		first = nil
 		closing := c.closing
 		c.wmu.Unlock()
 
 		if !closing {
 			c.conn.SetWriteDeadline(time.Now().Add(c.srv.opts.SlowConsumerTimeout))
+			deadline = true
 		}
 		_, err := c.conn.Write(buf)
 
 		c.wmu.Lock()
-		if cap(buf) <= 64<<10 {
+		if cap(buf) <= 64<<10 && c.spare == nil {
 			c.spare = buf[:0]
 		}
 		if err != nil {

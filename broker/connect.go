@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -114,14 +115,16 @@ func (c *client) handleConnect(pkt []byte) bool {
 
 	var will *store.Will
 	if w := p.Will; w != nil {
-		wm := &store.Message{ID: s.nextMessageID(), Topic: w.Topic, Payload: w.Payload, QoS: w.QoS,
+		// The decoded payload and correlation data point into the read
+		// buffer, which the next packets overwrite: the will keeps copies.
+		wm := &store.Message{ID: s.nextMessageID(), Topic: w.Topic, Payload: bytes.Clone(w.Payload), QoS: w.QoS,
 			Retain: w.Retain, Origin: id}
 		if v == mqtt.V5 {
 			wp := &w.Props
 			if wp.PayloadFormat != 0 || wp.ContentType != "" || wp.ResponseTopic != "" ||
 				wp.CorrelationData != nil || len(wp.User) > 0 {
 				wm.Props = &mqtt.Properties{PayloadFormat: wp.PayloadFormat, ContentType: wp.ContentType,
-					ResponseTopic: wp.ResponseTopic, CorrelationData: wp.CorrelationData, User: wp.User}
+					ResponseTopic: wp.ResponseTopic, CorrelationData: bytes.Clone(wp.CorrelationData), User: wp.User}
 			}
 			// The message expiry counts from when the will is published.
 			will = &store.Will{Message: wm, Delay: wp.WillDelay, MessageExpiry: wp.MessageExpiry}

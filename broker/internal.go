@@ -136,7 +136,9 @@ func (s *Server) DialInternal(id string) (net.Conn, error) {
 	c.internal = o
 	go func() {
 		defer s.conns.Done()
-		c.serve()
+		if c.serve() {
+			c.servePackets()
+		}
 	}()
 	return cl, nil
 }

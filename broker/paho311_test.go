@@ -11,6 +11,7 @@ package broker_test
 // was wrongly delivered shows up before the sentinel.
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"testing"
@@ -385,6 +386,24 @@ func TestPaho311WillOnConnectionDrop(t *testing.T) {
 		owner.DropConnection()
 		checkMsg(t, w.Next(), "will/owner", "owner is gone", 1, false)
 		expectNothingMore(t, w, w)
+	})
+}
+
+// TestPaho311WillSurvivesLaterPackets has the owner of a will publish and
+// ping after CONNECT before its connection drops: the will is published
+// as it was given [MQTT-3.1.2-8], not as whatever later packets left in
+// the connection's read buffer.
+func TestPaho311WillSurvivesLaterPackets(t *testing.T) {
+	eachTransport(t, nil, func(t *testing.T, b *brokertest.Broker, tr brokertest.Transport) {
+		w := willWatcher(t, b, tr)
+		r := brokertest.DialRaw311(t, b, tr)
+		r.Connect(&mqtt.Connect{ClientID: "owner", CleanStart: true,
+			Will: &mqtt.Will{Topic: "will/owner", Payload: []byte("owner is gone"), QoS: 1}})
+		r.Send(&mqtt.Publish{Topic: []byte("other/t"), Payload: bytes.Repeat([]byte("x"), 300)})
+		r.Send(&mqtt.Pingreq{})
+		brokertest.Expect311[*mqtt.Pingresp](r)
+		r.Conn.Close()
+		checkMsg(t, w.Next(), "will/owner", "owner is gone", 1, false)
 	})
 }
 

@@ -151,15 +151,34 @@ func deliverAll(ds []delivery, m *store.Message) {
 	}
 }
 
+// publishing is what a reader needs to handle PUBLISH packets, reused from
+// one to the next. Subscribers and idle connections never publish, so a
+// connection allocates it at its first PUBLISH.
+type publishing struct {
+	pub    mqtt.Publish
+	batch  store.Batch // reused for publishes that write nothing
+	router router
+}
+
+func (c *client) publishing() *publishing {
+	if c.pubs == nil {
+		c.pubs = &publishing{}
+		c.pubs.router.init(c.srv)
+	}
+	return c.pubs
+}
+
 // handlePublish handles an inbound PUBLISH. QoS 1 and 2 are acknowledged
 // from the store's commit callback, after the message and the queue entries
 // of every persistent subscriber are durable.
 func (c *client) handlePublish(pkt []byte) error {
 	s := c.srv
 	if rate := s.opts.PublishRate; rate > 0 {
+		c.releaseHolds() // the wait may be long: what this reader holds goes out first
 		c.pubRate.wait(rate, s.opts.PublishBurst, time.Now())
 	}
-	p := &c.pub
+	ps := c.publishing()
+	p := &ps.pub
 	if err := p.Decode(pkt, c.version); err != nil {
 		return err
 	}
@@ -222,11 +241,11 @@ func (c *client) handlePublish(pkt []byte) error {
 	// The batch is reused while it stays empty (QoS 0 without retain, the
 	// common case); one that goes to the store is handed over as a copy,
 	// since the store owns it until its commit is done.
-	b := &c.batch
+	b := &ps.batch
 	b.Ops = b.Ops[:0]
-	ds := c.router.route(m, b)
+	ds := ps.router.route(m, b)
 	retainOK := !m.Retain || s.retainRoom(m)
-	if p.QoS > 0 && (c.router.refused || m.Retain && len(m.Payload) > 0 && !s.storeRoom(m.Size()) ||
+	if p.QoS > 0 && (ps.router.refused || m.Retain && len(m.Payload) > 0 && !s.storeRoom(m.Size()) ||
 		!retainOK && c.version == mqtt.V5) {
 		return c.refuse(ds, p.QoS, pid)
 	}
@@ -246,7 +265,7 @@ func (c *client) handlePublish(pkt []byte) error {
 		if !b.Empty() {
 			s.commit(&store.Batch{Ops: append([]store.Op(nil), b.Ops...)}, nil)
 		}
-		deliverAll(ds, m)
+		c.deliverHeld(ds, m)
 		return nil
 	case 2:
 		// The packet id is stored with the message so that a re-sent
@@ -255,6 +274,13 @@ func (c *client) handlePublish(pkt []byte) error {
 		if c.sess.markStoredIfPersistent() {
 			b.PutInbound(c.id, pid)
 		}
+	}
+	if b.Empty() {
+		// Nothing to make durable: deliver and acknowledge now, as the
+		// commit callback would.
+		c.deliverHeld(ds, m)
+		c.ackPublish(p.QoS, pid, matched, false)
+		return nil
 	}
 	ds = append([]delivery(nil), ds...)
 	qos := p.QoS

@@ -228,9 +228,18 @@ func (s *Server) serveConn(conn net.Conn, transport string) {
 	s.mu.Unlock()
 	c := newClient(s, conn, transport)
 	go func() {
-		defer s.conns.Done()
-		defer s.removePerIP(host)
-		c.serve()
+		if !c.serve() {
+			s.removePerIP(host)
+			s.conns.Done()
+			return
+		}
+		// A fresh goroutine for the packets after CONNECT: handling
+		// CONNECT grew this one's stack (client.go servePackets).
+		go func() {
+			defer s.conns.Done()
+			defer s.removePerIP(host)
+			c.servePackets()
+		}()
 	}()
 }
 
@@ -446,9 +455,9 @@ func (s *Server) nextMessageID() uint64 { return s.msgID.Add(1) }
 type pendingCounter struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
-	n       int // commits
-	ops     int // writes in them
-	waiters int // goroutines in waitRoom
+	n       int          // commits
+	ops     atomic.Int64 // writes in them (changed under mu, read without it by behind)
+	waiters int          // goroutines in waitRoom
 }
 
 // maxPendingOps is how many writes may wait for the store before readers
@@ -459,15 +468,15 @@ const maxPendingOps = 16384
 func (p *pendingCounter) add(ops int) {
 	p.mu.Lock()
 	p.n++
-	p.ops += ops
+	p.ops.Add(int64(ops))
 	p.mu.Unlock()
 }
 
 func (p *pendingCounter) done(ops int) {
 	p.mu.Lock()
 	p.n--
-	p.ops -= ops
-	if p.cond != nil && (p.n == 0 || p.waiters > 0 && p.ops <= maxPendingOps/2) {
+	left := p.ops.Add(-int64(ops))
+	if p.cond != nil && (p.n == 0 || p.waiters > 0 && left <= maxPendingOps/2) {
 		p.cond.Broadcast()
 	}
 	p.mu.Unlock()
@@ -490,17 +499,20 @@ func (p *pendingCounter) wait() {
 func (p *pendingCounter) waitRoom() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ops <= maxPendingOps {
+	if p.ops.Load() <= maxPendingOps {
 		return false
 	}
 	p.initLocked()
 	p.waiters++
-	for p.ops > maxPendingOps/2 {
+	for p.ops.Load() > maxPendingOps/2 {
 		p.cond.Wait()
 	}
 	p.waiters--
 	return true
 }
+
+// behind reports, without locking, whether waitRoom would wait.
+func (p *pendingCounter) behind() bool { return p.ops.Load() > maxPendingOps }
 
 func (p *pendingCounter) initLocked() {
 	if p.cond == nil {

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"fmt"
 	"io"
+	"sync"
 )
 
 // DefaultMaxPacketSize is the largest packet MQTT can express: a one-byte
@@ -26,7 +27,36 @@ type Reader struct {
 	max     int
 	initial int
 	err     error // error the source returned along with data, not yet reported
+
+	// For a LazySource: the methods passed to ReadLazy, bound once.
+	lazyGet  func() []byte
+	lazyDrop func()
 }
+
+// A LazySource is a source that can wait for input without holding a
+// buffer: ReadLazy waits until input is available, calls get for a buffer
+// and reads into it, and calls drop when it has to wait after all (the
+// buffer goes back until get is called again). It returns what Read would.
+//
+// A Reader whose buffer is empty and of the pooled size reads from a
+// LazySource this way, and keeps its buffer in a pool shared by all
+// Readers while it waits: a connection waiting for its next packet then
+// costs no buffer. Since an idle Reader holds none, the buffer of a
+// LazySource's Reader is larger than others' (pooledSize, not
+// initialSize), so that a busy connection reads many packets per read.
+type LazySource interface {
+	ReadLazy(get func() []byte, drop func()) (int, error)
+}
+
+// idleBufs holds the buffers of Readers waiting on a LazySource.
+var idleBufs = sync.Pool{New: func() any { return new([pooledSize]byte) }}
+
+// initialSize is the size of a Reader's first buffer, pooledSize that of a
+// LazySource's Reader.
+const (
+	initialSize = 512
+	pooledSize  = 4096
+)
 
 // shrinkAbove is the buffer size above which a Reader gives its buffer back
 // once the packet that needed it has been read.
@@ -40,7 +70,10 @@ const maxEmptyReads = 100
 // bytes in total (fixed header included, as MQTT 5.0 counts Maximum Packet
 // Size). maxPacketSize <= 0 means DefaultMaxPacketSize.
 func NewReader(src io.Reader, maxPacketSize int) *Reader {
-	rd := &Reader{src: src, initial: 512}
+	rd := &Reader{src: src, initial: initialSize}
+	if _, ok := src.(LazySource); ok {
+		rd.initial = pooledSize
+	}
 	rd.SetMaxPacketSize(maxPacketSize)
 	return rd
 }
@@ -55,6 +88,22 @@ func (rd *Reader) SetMaxPacketSize(n int) {
 
 // Buffered returns the number of bytes read ahead and not yet returned.
 func (rd *Reader) Buffered() int { return rd.w - rd.r }
+
+// Ready reports whether the next ReadPacket returns without reading from
+// the source: a whole packet (or a header it will reject) is buffered, or
+// an error is pending. A connection handler uses it to write its replies
+// before it would wait for more input.
+func (rd *Reader) Ready() bool {
+	if rd.err != nil {
+		return true
+	}
+	avail := rd.w - rd.r
+	if avail < 2 {
+		return false
+	}
+	n, hl, err := decodeVarint(rd.buf[rd.r+1 : rd.w])
+	return err != nil || hl > 0 && avail >= 1+hl+n
+}
 
 // ReadPacket returns the next whole packet, fixed header included. The
 // slice is valid until the next call to ReadPacket; callers copy what they
@@ -143,6 +192,9 @@ func (rd *Reader) fill(need int) error {
 		// Full of this packet's bytes, so unread == len(rd.buf) < need.
 		rd.realloc(size)
 	}
+	if ls, ok := rd.src.(LazySource); ok && rd.r == rd.w && len(rd.buf) == pooledSize {
+		return rd.fillLazy(ls)
+	}
 	for range maxEmptyReads {
 		n, err := rd.src.Read(rd.buf[rd.w:])
 		if n < 0 || n > len(rd.buf)-rd.w {
@@ -162,8 +214,50 @@ func (rd *Reader) fill(need int) error {
 
 // realloc moves the unread bytes to the front of a new buffer of size bytes.
 func (rd *Reader) realloc(size int) {
-	nb := make([]byte, size)
+	var nb []byte
+	if size == pooledSize {
+		nb = idleBufs.Get().(*[pooledSize]byte)[:] // perhaps one a LazySource gave back
+	} else {
+		nb = make([]byte, size)
+	}
 	rd.w = copy(nb, rd.buf[rd.r:rd.w])
 	rd.r = 0
 	rd.buf = nb
+}
+
+// fillLazy reads into an empty buffer of the pooled size from a
+// LazySource, giving the buffer to idleBufs while the source waits.
+func (rd *Reader) fillLazy(ls LazySource) error {
+	if rd.lazyGet == nil {
+		rd.lazyGet, rd.lazyDrop = rd.getIdleBuf, rd.dropIdleBuf
+	}
+	for range maxEmptyReads {
+		n, err := ls.ReadLazy(rd.lazyGet, rd.lazyDrop)
+		if n < 0 || n > len(rd.buf) {
+			return fmt.Errorf("mqtt: source returned an invalid count %d from ReadLazy", n)
+		}
+		if n > 0 {
+			rd.r, rd.w = 0, n
+			rd.err = err
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return io.ErrNoProgress
+}
+
+func (rd *Reader) getIdleBuf() []byte {
+	if rd.buf == nil {
+		rd.buf = idleBufs.Get().(*[pooledSize]byte)[:]
+	}
+	return rd.buf
+}
+
+func (rd *Reader) dropIdleBuf() {
+	if len(rd.buf) == pooledSize {
+		idleBufs.Put((*[pooledSize]byte)(rd.buf))
+	}
+	rd.buf = nil
 }

@@ -520,3 +520,74 @@ func TestReaderTinyMax(t *testing.T) {
 	_, err = rd.ReadPacket()
 	readerWantCode(t, err, PacketTooLarge)
 }
+
+// countReads counts the calls to Read.
+type countReads struct {
+	src   io.Reader
+	calls int
+}
+
+func (c *countReads) Read(p []byte) (int, error) { c.calls++; return c.src.Read(p) }
+
+// TestReaderReady checks that Ready is true exactly when ReadPacket can
+// return without reading from the source, over reads of every size.
+func TestReaderReady(t *testing.T) {
+	stream, pkts := readerTestStream(t)
+	for _, wrap := range []func(io.Reader) io.Reader{iotest.OneByteReader, iotest.HalfReader, func(r io.Reader) io.Reader { return r }} {
+		src := &countReads{src: wrap(bytes.NewReader(stream))}
+		rd := NewReader(src, 0)
+		for i, w := range pkts {
+			ready := rd.Ready()
+			before := src.calls
+			got, err := rd.ReadPacket()
+			if err != nil || !bytes.Equal(got, w) {
+				t.Fatalf("packet %d: %x, %v", i, got, err)
+			}
+			if read := src.calls > before; ready == read {
+				t.Fatalf("packet %d: Ready() = %v, but ReadPacket read from the source: %v", i, ready, read)
+			}
+		}
+		if rd.Ready() {
+			t.Fatal("Ready() at the end of the stream before the source reported EOF")
+		}
+	}
+}
+
+// lazySource is a LazySource that waits once before every read, as a
+// socket with no input yet does, and checks that the Reader holds no
+// buffer while it waits.
+type lazySource struct {
+	t       *testing.T
+	rd      *Reader
+	src     io.Reader
+	waits   int
+	heldBuf int
+}
+
+func (l *lazySource) Read(p []byte) (int, error) { return l.src.Read(p) }
+
+func (l *lazySource) ReadLazy(get func() []byte, drop func()) (int, error) {
+	get()
+	drop() // nothing to read yet: wait
+	l.waits++
+	if l.rd.buf != nil {
+		l.heldBuf++
+	}
+	return l.src.Read(get())
+}
+
+// TestReaderLazySource checks that a Reader reads a stream correctly from
+// a LazySource over reads of every size, and gives its buffer back while
+// the source waits.
+func TestReaderLazySource(t *testing.T) {
+	stream, pkts := readerTestStream(t)
+	for _, wrap := range []func(io.Reader) io.Reader{iotest.OneByteReader, iotest.HalfReader, func(r io.Reader) io.Reader { return r }} {
+		ls := &lazySource{t: t, src: wrap(bytes.NewReader(stream))}
+		rd := NewReader(ls, 0)
+		ls.rd = rd
+		readerExpect(t, rd, pkts, io.EOF)
+		if ls.waits == 0 || ls.heldBuf != 0 {
+			t.Fatalf("%d waits, %d of them holding a buffer; want some, none", ls.waits, ls.heldBuf)
+		}
+	}
+}
