@@ -212,3 +212,49 @@ func TestRestartKeepsSharedGroup(t *testing.T) {
 		b.Send(t, &mqtt.Puback{PacketID: p.PacketID})
 	}
 }
+
+// TestGracefulRestartKeepsQoS1PacketIDs: a QoS 1 message sent and not
+// acknowledged before a graceful restart is re-sent after it with its
+// original packet id and DUP set [MQTT-4.4.0-1] [MQTT-3.3.1-1].
+func TestGracefulRestartKeepsQoS1PacketIDs(t *testing.T) {
+	dir := t.TempDir()
+	srv, st, addr := startOnStore(t, dir)
+	dial := func(addr string, c *mqtt.Connect) *brokertest.Raw {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		r := brokertest.NewRaw(conn, mqtt.V311)
+		c.ProtocolLevel = mqtt.V311
+		r.Connect(t, c)
+		return r
+	}
+	sub := dial(addr, &mqtt.Connect{ClientID: "keep-ids"})
+	sub.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "k/#", QoS: 1}}})
+	sub.Expect(t, mqtt.SUBACK)
+	pub := dial(addr, &mqtt.Connect{ClientID: "pub", CleanStart: true})
+	for i := range 3 {
+		pub.Send(t, &mqtt.Publish{QoS: 1, PacketID: uint16(i + 1), Topic: []byte("k/t"), Payload: []byte(fmt.Sprint(i))})
+		pub.Expect(t, mqtt.PUBACK)
+	}
+	first := map[string]uint16{}
+	for range 3 {
+		p := sub.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+		first[string(p.Payload)] = p.PacketID // not acknowledged
+	}
+	sub.Send(t, &mqtt.Disconnect{})
+	sub.ExpectClosed(t)
+	stopOnStore(t, srv, st)
+
+	srv, st, addr = startOnStore(t, dir)
+	defer stopOnStore(t, srv, st)
+	sub = dial(addr, &mqtt.Connect{ClientID: "keep-ids"})
+	for range 3 {
+		p := sub.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+		if pid, ok := first[string(p.Payload)]; !ok || p.PacketID != pid || !p.Dup {
+			t.Errorf("re-sent %q with packet id %d, DUP %v; want packet id %d (%v), DUP set", p.Payload, p.PacketID, p.Dup, pid, ok)
+		}
+		sub.Send(t, &mqtt.Puback{PacketID: p.PacketID})
+	}
+}

@@ -304,7 +304,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // saveQoS0Queues stores the QoS 0 messages that persistent sessions hold
 // in memory for their offline clients, so that a graceful restart loses
-// nothing; while running they are not written, to keep QoS 0 cheap.
+// nothing; while running they are not written, to keep QoS 0 cheap. It
+// also stores the packet ids of QoS 1 messages sent and not acknowledged,
+// which are not written while running either (one more write per
+// delivery), so that after a graceful restart they are re-sent with their
+// original packet ids and DUP [MQTT-4.4.0-1]. (After a crash they are
+// re-sent as new deliveries: at least once still holds.)
 func (s *Server) saveQoS0Queues() {
 	s.mu.Lock()
 	sessions := make([]*session, 0, len(s.sessions))
@@ -313,7 +318,7 @@ func (s *Server) saveQoS0Queues() {
 	}
 	s.mu.Unlock()
 	var b store.Batch
-	n := 0
+	n, pids := 0, 0
 	for _, ss := range sessions {
 		ss.mu.Lock()
 		if ss.persistent() && !ss.ended {
@@ -326,11 +331,18 @@ func (s *Server) saveQoS0Queues() {
 					n++
 				}
 			}
+			for _, om := range ss.inflight {
+				if om.qos == 1 && om.persisted && om.state == store.EntrySent {
+					b.Enqueue(ss.id, ss.entry(om)) // the entry, now with its packet id
+					pids++
+				}
+			}
 		}
 		ss.mu.Unlock()
 	}
-	if n > 0 {
-		s.log.Info("saving queued QoS 0 messages of offline sessions", "messages", n)
+	if n > 0 || pids > 0 {
+		s.log.Info("saving queued QoS 0 messages and QoS 1 packet ids of offline sessions",
+			"messages", n, "packet_ids", pids)
 		s.commit(&b, nil)
 	}
 }
