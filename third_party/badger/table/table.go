@@ -21,8 +21,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/klauspost/compress/snappy"
-	"github.com/klauspost/compress/zstd"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dgraph-io/badger/v4/fb"
@@ -790,55 +788,14 @@ func NewFilename(id uint64, dir string) string {
 	return filepath.Join(dir, IDToFilename(id))
 }
 
-// decompress decompresses the data stored in a block.
+// decompress decompresses the data stored in a block. (Weir patch:
+// compression is left out, see y/zstd.go.)
 func (t *Table) decompress(b *Block) error {
-	var dst []byte
-	var err error
-
-	// Point to the original b.data
-	src := b.data
-
 	switch t.opt.Compression {
 	case options.None:
-		// Nothing to be done here.
 		return nil
-	case options.Snappy:
-		if sz, err := snappy.DecodedLen(b.data); err == nil {
-			dst = z.Calloc(sz, "Table.Decompress")
-		} else {
-			dst = z.Calloc(len(b.data)*4, "Table.Decompress") // Take a guess.
-		}
-		b.data, err = snappy.Decode(dst, b.data)
-		if err != nil {
-			z.Free(dst)
-			return y.Wrap(err, "failed to decompress")
-		}
-	case options.ZSTD:
-		sz := int(float64(t.opt.BlockSize) * 1.2)
-		// Get frame content size from header.
-		var hdr zstd.Header
-		if err := hdr.Decode(b.data); err == nil && hdr.HasFCS && hdr.FrameContentSize < uint64(t.opt.BlockSize*2) {
-			sz = int(hdr.FrameContentSize)
-		}
-		dst = z.Calloc(sz, "Table.Decompress")
-		b.data, err = y.ZSTDDecompress(dst, b.data)
-		if err != nil {
-			z.Free(dst)
-			return y.Wrap(err, "failed to decompress")
-		}
-	default:
-		return errors.New("Unsupported compression type")
+	case options.Snappy, options.ZSTD:
+		return y.ErrCompressionLeftOut
 	}
-
-	if b.freeMe {
-		z.Free(src)
-		b.freeMe = false
-	}
-
-	if len(b.data) > 0 && len(dst) > 0 && &dst[0] != &b.data[0] {
-		z.Free(dst)
-	} else {
-		b.freeMe = true
-	}
-	return nil
+	return errors.New("Unsupported compression type")
 }

@@ -5,38 +5,21 @@
 
 package y
 
-import (
-	"sync"
+import "errors"
 
-	"github.com/klauspost/compress/zstd"
-)
+// Weir patch: compression is left out of this copy of Badger (Weir
+// stores tables uncompressed), so github.com/klauspost/compress is not
+// linked; a table that says it is compressed is an error.
 
-var (
-	decoder *zstd.Decoder
-	encoder *zstd.Encoder
+// ErrCompressionLeftOut is returned for any compressed block.
+var ErrCompressionLeftOut = errors.New("badger: compression is not built in (Weir patch)")
 
-	encOnce, decOnce sync.Once
-)
+// ZSTDDecompress fails: see ErrCompressionLeftOut.
+func ZSTDDecompress(dst, src []byte) ([]byte, error) { return nil, ErrCompressionLeftOut }
 
-// ZSTDDecompress decompresses a block using ZSTD algorithm.
-func ZSTDDecompress(dst, src []byte) ([]byte, error) {
-	decOnce.Do(func() {
-		var err error
-		decoder, err = zstd.NewReader(nil)
-		Check(err)
-	})
-	return decoder.DecodeAll(src, dst[:0])
-}
-
-// ZSTDCompress compresses a block using ZSTD algorithm.
+// ZSTDCompress fails: see ErrCompressionLeftOut.
 func ZSTDCompress(dst, src []byte, compressionLevel int) ([]byte, error) {
-	encOnce.Do(func() {
-		var err error
-		level := zstd.EncoderLevelFromZstd(compressionLevel)
-		encoder, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(level))
-		Check(err)
-	})
-	return encoder.EncodeAll(src, dst[:0]), nil
+	return nil, ErrCompressionLeftOut
 }
 
 // ZSTDCompressBound returns the worst case size needed for a destination buffer.
