@@ -64,7 +64,7 @@ func FuzzConnection(f *testing.F) {
 			&mqtt.Publish{QoS: 2, PacketID: 7, Dup: true, Topic: []byte("a"), Payload: []byte("1")}))
 	}
 	f.Add([]byte{byte(mqtt.V5), 0x30, 0xff, 0xff, 0xff, 0x7f}) // huge remaining length
-	f.Add([]byte{byte(mqtt.V311), 0x10, 0x00})                  // a second CONNECT
+	f.Add([]byte{byte(mqtt.V311), 0x10, 0x00})                 // a second CONNECT
 
 	l := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
 	srv, err := broker.New(&broker.Options{Logger: brokertest.Discard(), MaxPacketSize: 64 << 10})
