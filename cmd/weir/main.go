@@ -184,6 +184,7 @@ func serve(cfg *config, source string, set func(string) bool, log *slog.Logger) 
 	defer bridges.Stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
+	releaseStartPagesLater()
 
 	for {
 		select {

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package main
+
+// releaseStartPagesLater is Linux-only (startpages_linux.go).
+func releaseStartPagesLater() {}
