@@ -22,7 +22,7 @@ import (
 // copies of the file, so nothing is lost (MADV_DONTNEED on a writable
 // private mapping would discard data). The executable is never unmapped,
 // so no range found can be reused for other memory meanwhile.
-const startPagesDelay = 5 * time.Second
+const startPagesDelay = time.Second
 
 func releaseStartPagesLater() {
 	time.AfterFunc(startPagesDelay, func() { releaseStartPages() })
