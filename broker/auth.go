@@ -20,6 +20,9 @@ type ClientInfo struct {
 	// CertAuthenticated is set when the username was taken from a
 	// verified client certificate (Options.UseIdentityAsUsername).
 	CertAuthenticated bool
+	// Listener is the kind of listener the client came in on: "tcp",
+	// "websocket", "tls" (MQTT over TLS) or "wss" (secure WebSocket).
+	Listener string
 
 	// internal: the connection of an internal session (a bridge,
 	// internal.go), which the server opened itself; access control does

@@ -18,7 +18,10 @@ import (
 func (c *client) authenticate(p *mqtt.Connect, id string) (ci *ClientInfo, authData []byte, code mqtt.ReasonCode, why string) {
 	s := c.srv
 	ci = &ClientInfo{ClientID: id, Username: p.Username, HasUsername: p.HasUsername,
-		Remote: c.conn.RemoteAddr().String(), TLS: tlsState(c.conn)}
+		Remote: c.conn.RemoteAddr().String(), TLS: tlsState(c.conn), Listener: c.transport}
+	if ci.Listener == "websocket" && ci.TLS != nil {
+		ci.Listener = "wss"
+	}
 	if c.internal != nil {
 		ci.internal = true // the server's own connection (DialInternal)
 		return ci, nil, mqtt.Success, ""

@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"github.com/weirmq/weir/auth"
@@ -23,6 +24,12 @@ type FileAccessConfig struct {
 	// then just a name for the ACL). Clients authenticated by a
 	// certificate (Options.UseIdentityAsUsername) are not checked here.
 	AllowAnonymous bool
+	// AnonymousListeners are the listeners (ClientInfo.Listener: "tcp",
+	// "websocket", "tls", "wss") on which clients are accepted as if
+	// AllowAnonymous were set, whatever it is: say, anonymous local
+	// processes on a plain TCP listener bound to 127.0.0.1, and
+	// passwords required on the TLS one.
+	AnonymousListeners []string
 }
 
 // FileAccess is the AccessControl of Mosquitto-style files. Reload reads
@@ -84,8 +91,9 @@ func (f *FileAccess) Users() int {
 // Authenticate implements AccessControl.
 func (f *FileAccess) Authenticate(c *ClientInfo, password []byte, hasPassword bool) mqtt.ReasonCode {
 	st := f.cur.Load()
+	anonymous := f.cfg.AllowAnonymous || slices.Contains(f.cfg.AnonymousListeners, c.Listener)
 	if !c.HasUsername {
-		if f.cfg.AllowAnonymous {
+		if anonymous {
 			return mqtt.Success
 		}
 		return mqtt.NotAuthorized
@@ -93,7 +101,7 @@ func (f *FileAccess) Authenticate(c *ClientInfo, password []byte, hasPassword bo
 	if st.pw == nil {
 		// Nothing to check a username against: it is only a label, for
 		// the ACL, where anonymous clients are allowed.
-		if f.cfg.AllowAnonymous {
+		if anonymous {
 			return mqtt.Success
 		}
 		return mqtt.BadUserNameOrPassword

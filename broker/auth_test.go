@@ -3,6 +3,7 @@ package broker_test
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,5 +151,42 @@ func TestAuthFailuresRateLimitedAndLoggedWithoutSecrets(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Errorf("log contains password %q:\n%s", secret, out)
 		}
+	}
+}
+
+// TestAnonymousListeners: with anonymous clients refused in general, a
+// listener named in AnonymousListeners still accepts them (a username is
+// still checked there), and the other listeners do not.
+func TestAnonymousListeners(t *testing.T) {
+	fa, err := broker.NewFileAccess(broker.FileAccessConfig{
+		PasswordFile:       writeFile(t, t.TempDir(), "passwd", passwdLine(t, "alice", "right")),
+		AnonymousListeners: []string{"tcp"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := brokertest.Start(t, &broker.Options{Access: fa})
+	connect := func(conn net.Conn, id string, user, pw *string) mqtt.ReasonCode {
+		r := brokertest.NewRaw(conn, mqtt.V5)
+		c := &mqtt.Connect{ProtocolLevel: mqtt.V5, ClientID: id, CleanStart: true}
+		if user != nil {
+			c.HasUsername, c.Username = true, *user
+		}
+		if pw != nil {
+			c.HasPassword, c.Password = true, []byte(*pw)
+		}
+		return r.Connect(t, c).ReasonCode
+	}
+	if rc := connect(b.DialTCP(t), "anon-tcp", nil, nil); rc != mqtt.Success {
+		t.Errorf("anonymous on tcp: CONNACK %v, want success", rc)
+	}
+	if rc := connect(b.DialTCP(t), "alice-tcp", ptr("alice"), ptr("wrong")); rc != mqtt.BadUserNameOrPassword {
+		t.Errorf("wrong password on tcp: CONNACK %v, want 0x86", rc)
+	}
+	if rc := connect(b.DialWS(t), "anon-ws", nil, nil); rc != mqtt.NotAuthorized {
+		t.Errorf("anonymous on websocket: CONNACK %v, want 0x87", rc)
+	}
+	if rc := connect(b.DialWS(t), "alice-ws", ptr("alice"), ptr("right")); rc != mqtt.Success {
+		t.Errorf("alice on websocket: CONNACK %v, want success", rc)
 	}
 }

@@ -95,7 +95,7 @@ func defaultConfig() config {
 	return config{
 		Listeners: listenersConfig{TCP: ":1883", WebSocket: ":8080", WebSocketPath: "/mqtt",
 			TLS: tlsConfig{MQTT: ":8883", MinVersion: "1.2"}},
-		Auth: authConfig{AllowAnonymous: anonymousAuto},
+		Auth: authConfig{AllowAnonymous: anonymousAuto, AnonymousListeners: []string{}},
 		Limits: limitsConfig{
 			MaxConnections:      10000,
 			MaxPacketSize:       1 << 20,

@@ -141,6 +141,7 @@ auth:
   allow_anonymous: false
   password_file: %q
   acl_file: %q
+  anonymous_listeners: [tcp]
 `, cert, key, caFile, pwFile, aclFile) + `
 limits:
   max_connections: -1
@@ -183,7 +184,7 @@ memory_limit: 200MiB
 		Listeners: listenersConfig{TCP: "127.0.0.1:1884", WebSocket: "-", WebSocketPath: "/ws",
 			TLS: tlsConfig{MQTT: ":8884", WebSocket: ":8443", CertFile: cert, KeyFile: key, CAFile: caFile,
 				RequireCertificate: true, MinVersion: "1.3", UseIdentityAsUsername: true}},
-		Auth: authConfig{AllowAnonymous: "false", PasswordFile: pwFile, ACLFile: aclFile},
+		Auth: authConfig{AllowAnonymous: "false", PasswordFile: pwFile, ACLFile: aclFile, AnonymousListeners: []string{"tcp"}},
 		Limits: limitsConfig{
 			MaxConnections:      -1,
 			MaxPacketSize:       512 << 10,
@@ -295,6 +296,7 @@ func TestInvalid(t *testing.T) {
 		{"topic_alias_maximum", "limits:\n  topic_alias_maximum: 65536\n", `limits.topic_alias_maximum: 65536 is out of range 0..65535`},
 		{"max_session_expiry", "limits:\n  max_session_expiry: 4294967296\n", `limits.max_session_expiry: 4294967296 is out of range 0..4294967295`},
 		{"response_information NUL", "response_information: \"a\\0b\"\n", `line 1: response_information: must be valid UTF-8 without U+0000`},
+		{"anonymous_listeners", "auth:\n  anonymous_listeners: [tcp, ftp]\n", `line 2: auth.anonymous_listeners: "ftp" is not one of tcp, websocket, tls, wss`},
 		{"tls min_version", "listeners:\n  tls:\n    min_version: \"1.1\"\n", `line 3: listeners.tls.min_version: "1.1" is not one of 1.2, 1.3`},
 		{"tls key without cert", "listeners:\n  tls:\n    key_file: k.pem\n", `listeners.tls.cert_file: must be set for the other listeners.tls keys`},
 		{"tls cert without key", "listeners:\n  tls:\n    cert_file: c.pem\n", `listeners.tls.key_file: must be set with cert_file`},
@@ -527,3 +529,4 @@ func TestTLSListenerAddressReused(t *testing.T) {
 		}
 	}
 }
+

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/weirmq/weir/broker"
@@ -33,7 +34,14 @@ type authConfig struct {
 	AllowAnonymous string `yaml:"allow_anonymous"`
 	PasswordFile   string `yaml:"password_file"`
 	ACLFile        string `yaml:"acl_file"`
+	// AnonymousListeners are the listeners (tcp, websocket, tls, wss)
+	// that accept anonymous clients whatever allow_anonymous says.
+	AnonymousListeners []string `yaml:"anonymous_listeners"`
 }
+
+// listenerKinds are the names anonymous_listeners may use
+// (broker.ClientInfo.Listener).
+var listenerKinds = []string{"tcp", "websocket", "tls", "wss"}
 
 const anonymousAuto = "auto"
 
@@ -102,6 +110,11 @@ func (c *config) validateSecurity(v *validator) {
 	default:
 		v.errorf("auth.allow_anonymous", "%q is not one of auto, true, false", a.AllowAnonymous)
 	}
+	for _, l := range a.AnonymousListeners {
+		if !slices.Contains(listenerKinds, l) {
+			v.errorf("auth.anonymous_listeners", "%q is not one of %s", l, strings.Join(listenerKinds, ", "))
+		}
+	}
 	if a.configured() {
 		if _, err := broker.NewFileAccess(c.fileAccessConfig()); err != nil {
 			v.errorf("auth", "%v", err)
@@ -111,7 +124,7 @@ func (c *config) validateSecurity(v *validator) {
 
 func (c *config) fileAccessConfig() broker.FileAccessConfig {
 	return broker.FileAccessConfig{PasswordFile: c.Auth.PasswordFile, ACLFile: c.Auth.ACLFile,
-		AllowAnonymous: c.Auth.allowAnonymous()}
+		AllowAnonymous: c.Auth.allowAnonymous(), AnonymousListeners: c.Auth.AnonymousListeners}
 }
 
 // security is what serve reloads on SIGHUP.
@@ -147,7 +160,8 @@ func setupSecurity(cfg *config, opts *broker.Options, log *slog.Logger) (*securi
 			"can claim any user's ACL rights; set a password file or use_identity_as_username")
 	}
 	log.Info("authentication", "password_file", a.PasswordFile, "users", fa.Users(), "acl_file", a.ACLFile,
-		"allow_anonymous", a.allowAnonymous(), "use_identity_as_username", cfg.Listeners.TLS.UseIdentityAsUsername)
+		"allow_anonymous", a.allowAnonymous(), "anonymous_listeners", strings.Join(a.AnonymousListeners, ","),
+		"use_identity_as_username", cfg.Listeners.TLS.UseIdentityAsUsername)
 	return sec, nil
 }
 
