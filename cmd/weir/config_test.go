@@ -529,4 +529,3 @@ func TestTLSListenerAddressReused(t *testing.T) {
 		}
 	}
 }
-
