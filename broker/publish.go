@@ -80,11 +80,9 @@ func (r *router) addSub(ss *session, sub subscription) {
 // addShared picks one member of a shared subscription group, preferring
 // connected ones, in round-robin order.
 func (r *router) addShared(g *subtree.Group[*session, subscription]) {
-	ss, sub, ok := g.Next(r.isOnline)
+	ss, sub, ok := g.NextPreferring(r.isOnline, r.anyone)
 	if !ok {
-		if ss, sub, ok = g.Next(r.anyone); !ok {
-			return
-		}
+		return
 	}
 	m := r.msg
 	d := delivery{s: ss, qos: min(m.QoS, sub.opts.QoS), retain: m.Retain && sub.opts.RetainAsPublished, group: g}

@@ -83,6 +83,45 @@ func (g *Group[K, V]) Next(accept func(key K, val V) bool) (key K, val V, ok boo
 	return key, val, false
 }
 
+// NextPreferring returns the next member, in round-robin order, for
+// which prefer returns true, or if there is none the next member for which
+// accept does (prefer implies accept; nil accept accepts every member),
+// and ok=false if accept rejects every member. Unlike Next(prefer)
+// followed by Next(accept), it takes one turn of the round robin, so
+// members still take turns when none is preferred (the two calls would
+// both advance the order and hand every message to the same member).
+func (g *Group[K, V]) NextPreferring(prefer, accept func(key K, val V) bool) (key K, val V, ok bool) {
+	p := g.members.Load()
+	if p == nil || len(*p) == 0 {
+		return key, val, false
+	}
+	ms := *p
+	n := uint64(len(ms))
+	start := g.cursor.Add(1) - 1
+	fallback := n
+	for i := uint64(0); i < n; i++ {
+		m := &ms[(start+i)%n]
+		if accept != nil && !accept(m.key, m.val) {
+			continue
+		}
+		if prefer(m.key, m.val) {
+			if i > 0 {
+				g.cursor.Add(i)
+			}
+			return m.key, m.val, true
+		}
+		fallback = min(fallback, i)
+	}
+	if fallback == n {
+		return key, val, false
+	}
+	if fallback > 0 {
+		g.cursor.Add(fallback)
+	}
+	m := &ms[(start+fallback)%n]
+	return m.key, m.val, true
+}
+
 // put adds key as a member with val, or replaces its val in place (keeping
 // its turn), and reports whether it replaced. Write lock held.
 func (g *Group[K, V]) put(key K, val V) (replaced bool) {

@@ -224,3 +224,47 @@ func TestSharedGroupLookup(t *testing.T) {
 		t.Errorf("SharedGroup after the last member left = %v, want nil", g)
 	}
 }
+
+// TestNextPreferring: preferred members take turns; when none is
+// preferred the accepted ones still take turns (not the same one every
+// time); rejected members are never chosen.
+func TestNextPreferring(t *testing.T) {
+	var tr Tree[string, int]
+	for _, k := range []string{"a", "b", "c"} {
+		tr.Subscribe("$share/g/t", k, 0)
+	}
+	g := tr.SharedGroup("$share/g/t")
+	run := func(n int, prefer, accept func(string, int) bool) []string {
+		var out []string
+		for range n {
+			k, _, ok := g.NextPreferring(prefer, accept)
+			if !ok {
+				k = "-"
+			}
+			out = append(out, k)
+		}
+		return out
+	}
+	none := func(string, int) bool { return false }
+	notC := func(k string, _ int) bool { return k != "c" }
+	onlyB := func(k string, _ int) bool { return k == "b" }
+	count := func(ks []string) map[string]int {
+		m := map[string]int{}
+		for _, k := range ks {
+			m[k]++
+		}
+		return m
+	}
+	if got := count(run(6, none, nil)); got["a"] != 2 || got["b"] != 2 || got["c"] != 2 {
+		t.Errorf("none preferred, all accepted: %v, want 2 each", got)
+	}
+	if got := count(run(6, none, notC)); got["a"] != 3 || got["b"] != 3 {
+		t.Errorf("none preferred, c rejected: %v, want a and b 3 each", got)
+	}
+	if got := count(run(4, onlyB, nil)); got["b"] != 4 {
+		t.Errorf("b preferred: %v, want b every time", got)
+	}
+	if got := run(2, none, func(string, int) bool { return false }); got[0] != "-" || got[1] != "-" {
+		t.Errorf("all rejected: %v, want none", got)
+	}
+}
