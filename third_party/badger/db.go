@@ -141,6 +141,10 @@ const (
 )
 
 func checkAndSetOptions(opt *Options) error {
+	// Weir patch: compression is left out of this copy (y/zstd.go).
+	if opt.Compression != options.None {
+		return y.ErrCompressionLeftOut
+	}
 	// It's okay to have zero compactors which will disable all compactions but
 	// we cannot have just one compactor otherwise we will end up with all data
 	// on level 2.

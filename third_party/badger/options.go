@@ -144,7 +144,7 @@ func DefaultOptions(path string) Options {
 		NumVersionsToKeep:       1,
 		CompactL0OnClose:        false,
 		VerifyValueChecksum:     false,
-		Compression:             options.Snappy,
+		Compression:             options.None, // Weir patch: compression is left out (y/zstd.go)
 		BlockCacheSize:          256 << 20,
 		IndexCacheSize:          0,
 
