@@ -8,6 +8,10 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
+// trimEvery is how many keys the passes over the whole store read between
+// checks of the resident mapped memory (trim_linux.go).
+const trimEvery = 4096
+
 type rebuildStats struct {
 	entries  int // queue entries
 	messages int // messages referred to
@@ -46,6 +50,9 @@ func (s *Store) rebuildRefs() (rebuildStats, error) {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixQueue}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
+			if len(ids)%trimEvery == 0 {
+				s.trimmer.check() // this pass maps the whole LSM tree
+			}
 			item := it.Item()
 			if err := item.Value(func(v []byte) error {
 				id, err := entryMsgID(v)
@@ -68,8 +75,11 @@ func (s *Store) rebuildRefs() (rebuildStats, error) {
 	err = s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixMessage}})
 		defer it.Close()
-		j := 0
+		j, keys := 0, 0
 		for it.Rewind(); it.Valid(); it.Next() {
+			if keys++; keys%trimEvery == 0 {
+				s.trimmer.check()
+			}
 			key := it.Item().Key()
 			id, ok := parseMessageKey(key)
 			if !ok {

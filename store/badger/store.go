@@ -46,9 +46,11 @@ type Store struct {
 	dirty atomic.Bool   // written since the last background sync
 
 	// Owned by the writer goroutine (and by Open before it starts).
-	refs   map[uint64]int // queue references of messages referenced more than once
-	hwm    *hwm           // the high-water mark file (hwm.go)
-	broken error          // set when in-memory state may no longer match the disk
+	refs map[uint64]int // queue references of messages referenced more than once
+	hwm  *hwm           // the high-water mark file (hwm.go)
+
+	trimmer *trimmer // nil if MappedMemoryLimit < 0 or not on Linux
+	broken  error    // set when in-memory state may no longer match the disk
 	// diskFull: the last batch storing a message was refused for lack of
 	// disk space; spaceUnknown: free space cannot be measured (diskspace.go).
 	diskFull, spaceUnknown bool
@@ -103,7 +105,7 @@ func Open(o Options) (*Store, error) {
 	}
 	// Opening reads the whole store (Badger replays its logs, rebuildRefs
 	// reads every queue entry): the trimmer runs from the start.
-	startTrimmer(o.Dir, o.MappedMemoryLimit, &s.stats, s.bgStop, &s.bgWG)
+	s.trimmer = startTrimmer(o.Dir, o.MappedMemoryLimit, &s.stats, s.bgStop, &s.bgWG)
 	fail := func(err error) (*Store, error) {
 		close(s.bgStop)
 		s.bgWG.Wait()
@@ -427,6 +429,7 @@ func scanPages[T any](s *Store, prefix, seek []byte, decode func(txn *badger.Txn
 		if err != nil {
 			return err
 		}
+		s.trimmer.check() // a long listing maps pages fast
 		for _, v := range page {
 			if !fn(v) {
 				return nil

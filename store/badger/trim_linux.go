@@ -36,7 +36,14 @@ import (
 // which Badger maps and unmaps) while it works: no mapping it found can
 // be unmapped and its addresses reused before it is done.
 
-const trimInterval = 20 * time.Millisecond
+// The trimmer checks every trimInterval while resident mapped memory
+// grows, and backs off to trimIdleInterval (doubling) while it does not,
+// so that an idle broker is not woken 50 times a second (4 is enough to
+// catch a burst of reads early).
+const (
+	trimInterval     = 20 * time.Millisecond
+	trimIdleInterval = 250 * time.Millisecond
+)
 
 type trimmer struct {
 	prefix []byte // the store directory's absolute path with a trailing slash
@@ -46,11 +53,13 @@ type trimmer struct {
 	stats  *counters
 }
 
-// startTrimmer starts the trimmer for dir unless limit is negative; it
-// runs until stop is closed, and wg.Done is called when it has stopped.
-func startTrimmer(dir string, limit int64, stats *counters, stop <-chan struct{}, wg *sync.WaitGroup) {
+// startTrimmer starts the trimmer for dir unless limit is negative (then
+// it returns nil); it runs until stop is closed, and wg.Done is called
+// when it has stopped. Long sequential reads also call check as they go:
+// they can map pages faster than any polling interval.
+func startTrimmer(dir string, limit int64, stats *counters, stop <-chan struct{}, wg *sync.WaitGroup) *trimmer {
 	if limit < 0 {
-		return
+		return nil
 	}
 	abs, err := filepath.Abs(dir)
 	if err == nil {
@@ -63,19 +72,39 @@ func startTrimmer(dir string, limit int64, stats *counters, stop <-chan struct{}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		tick := time.NewTicker(trimInterval)
-		defer tick.Stop()
+		interval := trimInterval
+		timer := time.NewTimer(interval)
+		defer timer.Stop()
+		var last int64
 		for {
 			select {
 			case <-stop:
 				return
-			case <-tick.C:
-				if t.shared() > t.limit {
-					t.trim()
-				}
+			case <-timer.C:
 			}
+			cur := t.shared()
+			if cur > t.limit {
+				t.trim()
+				cur = t.shared()
+			}
+
+			if cur > last+int64(t.page)*64 {
+				interval = trimInterval // growing: look often
+			} else {
+				interval = min(2*interval, trimIdleInterval)
+			}
+			last = cur
+			timer.Reset(interval)
 		}
 	}()
+	return t
+}
+
+// check trims if the resident mapped memory is over the limit. Nil-safe.
+func (t *trimmer) check() {
+	if t != nil && t.shared() > t.limit {
+		t.trim()
+	}
 }
 
 // shared returns the process's resident shared memory (file-backed pages
