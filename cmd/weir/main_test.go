@@ -256,7 +256,20 @@ func writeFile(t *testing.T, dir, name, content string) string {
 // mqttConnect sends an MQTT 3.1.1 CONNECT on c and checks the CONNACK.
 func mqttConnect(t *testing.T, c net.Conn) {
 	t.Helper()
-	pkt, err := (&mqtt.Connect{ProtocolLevel: mqtt.V311, ClientID: "x" + c.LocalAddr().String(), CleanStart: true}).AppendTo(nil, 0)
+	if code := connackCode(t, c, "", ""); code != 0 {
+		t.Fatalf("CONNACK return code %d", code)
+	}
+}
+
+// connackCode sends an MQTT 3.1.1 CONNECT with credentials on c and
+// returns the CONNACK return code.
+func connackCode(t *testing.T, c net.Conn, user, pw string) byte {
+	t.Helper()
+	p := &mqtt.Connect{ProtocolLevel: mqtt.V311, ClientID: "c" + c.LocalAddr().String(), CleanStart: true, KeepAlive: 60}
+	if user != "" {
+		p.HasUsername, p.Username, p.HasPassword, p.Password = true, user, true, []byte(pw)
+	}
+	pkt, err := p.AppendTo(nil, mqtt.V311)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,11 +284,9 @@ func mqttConnect(t *testing.T, c net.Conn) {
 	}
 	var ack mqtt.Connack
 	if err := ack.Decode(raw, mqtt.V311); err != nil {
-		t.Fatalf("decode CONNACK % x: %v", raw, err)
+		t.Fatal(err)
 	}
-	if ack.ReasonCode != 0 {
-		t.Fatalf("CONNACK return code %d", ack.ReasonCode)
-	}
+	return byte(ack.ReasonCode)
 }
 
 // startWeir starts the binary with args in a new temporary directory (the

@@ -15,34 +15,6 @@ import (
 	"github.com/weirmq/weir/mqtt"
 )
 
-// connackCode sends an MQTT 3.1.1 CONNECT with credentials on c and
-// returns the CONNACK return code.
-func connackCode(t *testing.T, c net.Conn, user, pw string) byte {
-	t.Helper()
-	p := &mqtt.Connect{ProtocolLevel: mqtt.V311, ClientID: "c" + c.LocalAddr().String(), CleanStart: true, KeepAlive: 60}
-	if user != "" {
-		p.HasUsername, p.Username, p.HasPassword, p.Password = true, user, true, []byte(pw)
-	}
-	pkt, err := p.AppendTo(nil, mqtt.V311)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	defer c.SetDeadline(time.Time{})
-	if _, err := c.Write(pkt); err != nil {
-		t.Fatalf("write CONNECT: %v", err)
-	}
-	raw, err := mqtt.NewReader(c, 0).ReadPacket()
-	if err != nil {
-		t.Fatalf("read CONNACK: %v", err)
-	}
-	var ack mqtt.Connack
-	if err := ack.Decode(raw, mqtt.V311); err != nil {
-		t.Fatal(err)
-	}
-	return byte(ack.ReasonCode)
-}
-
 func hashLine(t *testing.T, user, pw string) string {
 	t.Helper()
 	h, err := auth.Hash(pw, 0)
