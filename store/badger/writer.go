@@ -435,7 +435,7 @@ func (a *applier) op(op *store.Op) error {
 		if m == nil {
 			return errors.New("PutMessage without a message")
 		}
-		r, err := a.ref(m.ID)
+		r, err := a.ref(m.ID, false)
 		if err != nil || r.exists {
 			return err // an existing message is kept as it is
 		}
@@ -465,11 +465,11 @@ func (a *applier) op(op *store.Op) error {
 		}
 		// An update of an entry (same message) changes no count.
 		if !had || old.MsgID != e.MsgID {
-			if err := a.addRef(e.MsgID, +1); err != nil {
+			if err := a.addRef(e.MsgID, +1, false); err != nil {
 				return err
 			}
 			if had {
-				if err := a.addRef(old.MsgID, -1); err != nil {
+				if err := a.addRef(old.MsgID, -1, true); err != nil {
 					return err
 				}
 			}
@@ -488,12 +488,7 @@ func (a *applier) op(op *store.Op) error {
 		if err := a.del(key); err != nil {
 			return err
 		}
-		// The entry was there, so its message is stored (every stored
-		// message has a reference; only a damaged store has entries
-		// without one, and deleting a missing key is harmless): no read
-		// of the message key to find out.
-		a.refKnown(old.MsgID)
-		return a.addRef(old.MsgID, -1)
+		return a.addRef(old.MsgID, -1, true)
 
 	case store.OpPutInbound:
 		key, err := inboundKey(op.ClientID, op.PacketID)
@@ -526,8 +521,12 @@ func (a *applier) op(op *store.Op) error {
 }
 
 // ref returns what the batch knows of message id, loading it on first use:
-// from the group's transaction, the writer's counts or the disk.
-func (a *applier) ref(id uint64) (*msgRef, error) {
+// from the group's transaction, the writer's counts or the disk. inUse
+// says that a queue entry referring to it was just read: the message is
+// then stored (every stored message has a reference, and only a damaged
+// store has entries without a message, where deleting the missing key is
+// harmless), so the disk is not read to find out.
+func (a *applier) ref(id uint64, inUse bool) (*msgRef, error) {
 	if r, ok := a.local[id]; ok {
 		return r, nil
 	}
@@ -536,6 +535,8 @@ func (a *applier) ref(id uint64) (*msgRef, error) {
 		*r = gr
 	} else if n, ok := a.g.s.refs[id]; ok {
 		r.exists, r.count = true, n
+	} else if inUse {
+		r.exists, r.count = true, 1
 	} else if id <= a.maxBefore {
 		_, err := a.g.txn.Get(messageKey(id))
 		switch {
@@ -549,25 +550,11 @@ func (a *applier) ref(id uint64) (*msgRef, error) {
 	return r, nil
 }
 
-// refKnown records that message id is stored without reading it, unless
-// the batch already knows more of it.
-func (a *applier) refKnown(id uint64) {
-	if _, ok := a.local[id]; ok {
-		return
-	}
-	r := &msgRef{exists: true, count: 1}
-	if gr, ok := a.g.refs[id]; ok {
-		*r = gr
-	} else if n, ok := a.g.s.refs[id]; ok {
-		r.count = n
-	}
-	a.local[id] = r
-}
-
 // addRef adds delta to the references of message id if it is stored (an
-// entry may name a message that is not: it does not keep it alive).
-func (a *applier) addRef(id uint64, delta int) error {
-	r, err := a.ref(id)
+// entry may name a message that is not: it does not keep it alive); inUse
+// as for ref.
+func (a *applier) addRef(id uint64, delta int, inUse bool) error {
+	r, err := a.ref(id, inUse)
 	if err == nil && r.exists {
 		r.count += delta
 	}
@@ -637,7 +624,7 @@ func (a *applier) deleteClient(p byte, client string) error {
 				return err
 			}
 			if p == prefixQueue {
-				if err := a.addRef(ids[i], -1); err != nil {
+				if err := a.addRef(ids[i], -1, true); err != nil {
 					return err
 				}
 			}
