@@ -3,12 +3,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"os"
-	"strconv"
-	"syscall"
 	"time"
+
+	"github.com/weirmq/weir/internal/procmaps"
 )
 
 // Starting up runs code that never runs again (package initialisation,
@@ -34,32 +33,11 @@ func releaseStartPages() int64 {
 	if err != nil {
 		return 0
 	}
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
 	var total int64
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// start-end perms offset dev inode path
-		fields := bytes.Fields(sc.Bytes())
-		if len(fields) < 6 || string(fields[5]) != exe || bytes.IndexByte(fields[1], 'w') >= 0 {
-			continue
+	procmaps.Walk(func(m procmaps.Mapping) {
+		if string(m.Path) == exe && bytes.IndexByte(m.Perms, 'w') < 0 && procmaps.DropResident(m) {
+			total += int64(m.End - m.Start)
 		}
-		r := fields[0]
-		dash := bytes.IndexByte(r, '-')
-		if dash < 0 {
-			continue
-		}
-		start, err1 := strconv.ParseUint(string(r[:dash]), 16, 64)
-		end, err2 := strconv.ParseUint(string(r[dash+1:]), 16, 64)
-		if err1 != nil || err2 != nil || end <= start {
-			continue
-		}
-		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, uintptr(start), uintptr(end-start), syscall.MADV_DONTNEED); errno == 0 {
-			total += int64(end - start)
-		}
-	}
+	})
 	return total
 }

@@ -3,16 +3,16 @@
 package badgerstore
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2/z"
+
+	"github.com/weirmq/weir/internal/procmaps"
 )
 
 // Badger reads and writes every file of the store through shared memory
@@ -127,32 +127,9 @@ func (t *trimmer) shared() int64 {
 func (t *trimmer) trim() {
 	z.MapLock.Lock()
 	defer z.MapLock.Unlock()
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(t.buf[:0], 64<<10)
-	for sc.Scan() {
-		// start-end perms offset dev inode   path
-		line := sc.Bytes()
-		i := bytes.IndexByte(line, '/')
-		if i < 0 || !bytes.HasPrefix(line[i:], t.prefix) {
-			continue
-		}
-		dash := bytes.IndexByte(line, '-')
-		sp := bytes.IndexByte(line, ' ')
-		if dash < 0 || sp < dash {
-			continue
-		}
-		start, err1 := strconv.ParseUint(string(line[:dash]), 16, 64)
-		end, err2 := strconv.ParseUint(string(line[dash+1:sp]), 16, 64)
-		if err1 != nil || err2 != nil || end <= start {
-			continue
-		}
-		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, uintptr(start), uintptr(end-start), syscall.MADV_DONTNEED); errno == 0 {
+	procmaps.Walk(func(m procmaps.Mapping) {
+		if bytes.HasPrefix(m.Path, t.prefix) && procmaps.DropResident(m) {
 			t.stats.trims.Add(1)
 		}
-	}
+	})
 }
