@@ -92,16 +92,21 @@ func (s *Server) loadQueue(ss *session) error {
 		}
 		switch {
 		case e.PacketID != 0:
-			ss.inflight[e.PacketID] = &outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain,
-				subIDs: e.SubIDs, pid: e.PacketID, state: e.State, persisted: true, group: s.sharedGroup(e.Group)}
+			ss.inflight[e.PacketID] = s.storedOutMsg(e, m)
 		case e.Seq <= ss.loadedSeq:
-			ss.pushLocked(&outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, persisted: true,
-				group: s.sharedGroup(e.Group)})
+			ss.pushLocked(s.storedOutMsg(e, m))
 		}
 		// (Entries above loadedSeq that are not in flight are backlog,
 		// read again by refillLocked.)
 		return true
 	})
+}
+
+// storedOutMsg is the delivery a queue entry read from the store stands
+// for, with its packet id and state if it was in flight.
+func (s *Server) storedOutMsg(e store.QueueEntry, m *store.Message) *outMsg {
+	return &outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs,
+		pid: e.PacketID, state: e.State, persisted: true, group: s.sharedGroup(e.Group)}
 }
 
 // sharedGroup returns the shared group a queue entry recorded (nil for

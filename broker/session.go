@@ -316,8 +316,7 @@ func (ss *session) refillLocked() int {
 		if e.PacketID != 0 || ss.skipLiveLocked(e.Seq) {
 			return true
 		}
-		ss.pushLocked(&outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs, persisted: true,
-			group: ss.srv.sharedGroup(e.Group)})
+		ss.pushLocked(ss.srv.storedOutMsg(e, m))
 		ss.backlog--
 		ss.backlogBytes -= m.Size()
 		loaded++
