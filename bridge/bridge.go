@@ -33,6 +33,14 @@ type Bridge struct {
 	log     *slog.Logger
 	localID string
 	stats   stats
+
+	// QoS 2 out messages past PUBREC that were published again to an
+	// upstream session that had lost them (relay.released), until the
+	// new session's PUBREC: a connection that ends meanwhile must not
+	// send them as PUBREL to that session, which may never have got them.
+	// Kept across connections of this process.
+	repubMu   sync.Mutex
+	republish map[uint16]bool
 }
 
 // LocalID returns the client id of the internal session of bridge name.
@@ -60,6 +68,7 @@ func New(srv Local, cfg Config, log *slog.Logger) (*Bridge, error) {
 		Policy:            b.policyOf,
 		OnDrop:            b.onDrop,
 		MessageIDProperty: b.msgIDProperty(),
+		ResendReleased:    true,
 		LiveFirst:         b.cfg.Backfill == LiveFirst,
 		BacklogRate:       b.cfg.BackfillRate,
 	})

@@ -19,6 +19,7 @@ type relay struct {
 	b        *Bridge
 	up, loc  *link
 	retainOK bool // the upstream supports retained messages
+	upKept   bool // the upstream kept the bridge's session (CONNACK Session Present)
 	upMax    int  // upstream Maximum Packet Size, 0 none
 	keep     time.Duration
 
@@ -86,6 +87,7 @@ func (b *Bridge) connection(ctx context.Context) error {
 	if ack.ReasonCode != 0 {
 		return fmt.Errorf("upstream refused the connection: %v", ack.ReasonCode)
 	}
+	r.upKept = ack.SessionPresent
 	window, maxQoS := b.cfg.Window, byte(2)
 	if v == mqtt.V5 {
 		pr := &ack.Props
@@ -329,10 +331,15 @@ func (r *relay) fromLocal(pkt mqtt.Packet) error {
 	case *mqtt.Publish:
 		return r.forwardOut(p)
 	case *mqtt.Pubrel:
-		// The local PUBREC of an out message is sent only once upstream
-		// completed it (forwardOut), so the local PUBREL ends it here.
-		delete(r.localOnly, p.PacketID)
-		return r.loc.queue(&mqtt.Pubcomp{PacketID: p.PacketID})
+		// QoS 2 out, second phase: the local session stored that upstream
+		// acknowledged the message (PUBREC) and releases it; the release
+		// goes upstream, whose PUBCOMP completes it locally. A message
+		// dropped here (ackLocal) ends here.
+		if r.localOnly[p.PacketID] {
+			delete(r.localOnly, p.PacketID)
+			return r.loc.queue(&mqtt.Pubcomp{PacketID: p.PacketID})
+		}
+		return r.up.queue(&mqtt.Pubrel{PacketID: p.PacketID})
 	case *mqtt.Puback:
 		if err := r.localRefused(p.ReasonCode); err != nil {
 			return err
@@ -385,6 +392,15 @@ func (r *relay) forwardOut(p *mqtt.Publish) error {
 	if rt == "" {
 		b.stats.drop(ri, "bad_topic")
 		return r.ackLocal(p)
+	}
+	if takeReleased(&p.Props) && !r.republishUp(p.PacketID) {
+		r.mu.Lock()
+		r.ruleOf[p.PacketID] = ri
+		r.mu.Unlock()
+		if err := r.up.queue(&mqtt.Pubrel{PacketID: p.PacketID}); err != nil {
+			return fmt.Errorf("upstream: %w", err)
+		}
+		return nil
 	}
 	out := mqtt.Publish{Dup: p.Dup, QoS: p.QoS, Retain: p.Retain && rule.Retain && r.retainOK,
 		Topic: []byte(rt), PacketID: p.PacketID, Payload: p.Payload}
@@ -466,22 +482,17 @@ func (r *relay) fromUp(pkt mqtt.Packet) error {
 		r.upAcked(p.PacketID, p.ReasonCode, true)
 		return r.loc.queue(&mqtt.Puback{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
 	case *mqtt.Pubrec:
-		// QoS 2 out: the local delivery stays at "PUBLISH sent" until
-		// upstream completes the whole exchange. Should the link or Weir
-		// die before, the local session re-sends the PUBLISH (DUP, same
-		// packet id): an upstream that kept the session recognises it, one
-		// that did not takes it as new. Passing PUBREC on at once would
-		// leave the local side with only a PUBREL to re-send, and an
-		// upstream that delivers on PUBREL and lost its session (clean
-		// start, expiry) would lose the message.
+		// QoS 2 out: upstream has the message. The local session stores
+		// that (released) before it sends the PUBREL that goes upstream,
+		// so that after a broken link or a crash the bridge sends PUBREL,
+		// not the message again, to an upstream that kept the session:
+		// exactly once. For one that did not, see releaseUp.
 		r.upAcked(p.PacketID, p.ReasonCode, false)
-		if p.ReasonCode.IsError() {
-			return r.loc.queue(&mqtt.Pubrec{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
-		}
-		return r.up.queue(&mqtt.Pubrel{PacketID: p.PacketID})
+		b.setRepublished(p.PacketID, false)
+		return r.loc.queue(&mqtt.Pubrec{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
 	case *mqtt.Pubcomp:
 		r.upAcked(p.PacketID, 0, true)
-		return r.loc.queue(&mqtt.Pubrec{PacketID: p.PacketID})
+		return r.loc.queue(&mqtt.Pubcomp{PacketID: p.PacketID})
 	case *mqtt.Suback:
 		for i, rc := range p.ReasonCodes {
 			if rc.IsError() && i < len(b.cfg.In) {

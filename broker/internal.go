@@ -74,7 +74,20 @@ type InternalOptions struct {
 	// PUBLISH sent to the session, holding the message's store id in
 	// decimal: stable across restarts and re-sends of the same message.
 	MessageIDProperty string
+	// ResendReleased makes a resuming session re-send each QoS 2 delivery
+	// that was past PUBREC as a PUBLISH (DUP, same packet id, the whole
+	// message) carrying the user property ReleasedProperty last, instead of
+	// a PUBREL. The client answers it like the PUBREL it stands for
+	// (PUBCOMP), or first with PUBREC (which is answered with PUBREL
+	// again). The bridge needs the message itself when the party that had
+	// acknowledged it — the upstream broker — lost its session meanwhile.
+	ResendReleased bool
 }
+
+// ReleasedProperty is the user property (with value "1") that marks a
+// PUBLISH re-sent to an internal session with ResendReleased for a
+// delivery that is past PUBREC.
+const ReleasedProperty = "weir-released"
 
 // ErrNotInternal is returned for an id that does not start with
 // InternalPrefix.
@@ -327,4 +340,17 @@ func withMessageID(o *InternalOptions, m *store.Message, user []mqtt.UserPropert
 	out := make([]mqtt.UserProperty, len(user), len(user)+1)
 	copy(out, user)
 	return append(out, mqtt.UserProperty{Key: o.MessageIDProperty, Value: strconv.FormatUint(m.ID, 10)})
+}
+
+// resendReleasedLocked re-sends a QoS 2 delivery past PUBREC when the
+// session resumes: a PUBREL [MQTT-4.4.0-1], or for an internal session
+// with ResendReleased the whole message, marked (see ReleasedProperty).
+// An expired message goes as a PUBREL: whoever acknowledged it may still
+// complete it, and it must not be published anew.
+func (ss *session) resendReleasedLocked(c *client, om *outMsg) {
+	if o := c.internal; o != nil && o.ResendReleased && om.msg != nil &&
+		(om.msg.Expiry.IsZero() || time.Until(om.msg.Expiry) > 0) && c.writePublish(om, true) {
+		return
+	}
+	c.send(&mqtt.Pubrel{PacketID: om.pid})
 }

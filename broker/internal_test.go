@@ -192,3 +192,58 @@ func TestInternalBypassesAccessControl(t *testing.T) {
 		t.Fatalf("after the restart got %q, want two", p.Payload)
 	}
 }
+
+// TestInternalResendReleased checks ResendReleased: a QoS 2 delivery past
+// PUBREC is re-sent to a resuming internal session as the whole message,
+// marked with ReleasedProperty, and completed by PUBCOMP; without the
+// option the session gets the PUBREL MQTT prescribes [MQTT-4.4.0-1].
+func TestInternalResendReleased(t *testing.T) {
+	for _, resend := range []bool{true, false} {
+		t.Run(fmt.Sprint("ResendReleased=", resend), func(t *testing.T) {
+			b := brokertest.Start(t, nil)
+			const id = broker.InternalPrefix + "rel"
+			if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id, ResendReleased: resend}); err != nil {
+				t.Fatal(err)
+			}
+			r := dialInternal(t, b, id, 10)
+			r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "q2/#", QoS: 2}}})
+			r.Expect(t, mqtt.SUBACK)
+			pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
+			pub.MustPublish("q2/a", 2, false, "payload-a")
+			p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+			r.Send(t, &mqtt.Pubrec{PacketID: p.PacketID})
+			r.Expect(t, mqtt.PUBREL)
+			r.Conn.Close()
+
+			r = dialInternal(t, b, id, 10)
+			got, err := r.Read(brokertest.WaitTimeout)
+			if err != nil {
+				t.Fatalf("after resuming: %v", err)
+			}
+			switch g := got.(type) {
+			case *mqtt.Publish:
+				if !resend {
+					t.Fatalf("got PUBLISH for a released delivery, want PUBREL")
+				}
+				u := g.Props.User
+				if !g.Dup || g.PacketID != p.PacketID || string(g.Payload) != "payload-a" || string(g.Topic) != "q2/a" ||
+					len(u) == 0 || u[len(u)-1] != (mqtt.UserProperty{Key: broker.ReleasedProperty, Value: "1"}) {
+					t.Fatalf("re-sent %+v, want DUP, packet id %d, the message and %s last", g, p.PacketID, broker.ReleasedProperty)
+				}
+			case *mqtt.Pubrel:
+				if resend {
+					t.Fatalf("got PUBREL, want the released message re-sent whole")
+				}
+			default:
+				t.Fatalf("got %v after resuming, want PUBLISH or PUBREL", got.Type())
+			}
+			r.Send(t, &mqtt.Pubcomp{PacketID: p.PacketID})
+			brokertest.Eventually(t, 5*time.Second, func() error {
+				if st := b.Server.InternalStatus(id); st.Inflight != 0 || st.Queued != 0 {
+					return fmt.Errorf("after PUBCOMP: %+v", st)
+				}
+				return nil
+			})
+		})
+	}
+}

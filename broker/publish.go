@@ -451,6 +451,10 @@ func (c *client) writePublish(om *outMsg, dup bool) bool {
 		if o := c.internal; o != nil && o.MessageIDProperty != "" {
 			p.Props.User = withMessageID(o, m, p.Props.User)
 		}
+		if o := c.internal; o != nil && o.ResendReleased && om.state == store.EntryReleased {
+			p.Props.User = append(p.Props.User[:len(p.Props.User):len(p.Props.User)],
+				mqtt.UserProperty{Key: ReleasedProperty, Value: "1"})
+		}
 		if !m.Expiry.IsZero() {
 			left := time.Until(m.Expiry)
 			if left <= 0 {

@@ -560,7 +560,7 @@ func (ss *session) resumeLocked() {
 		sort.Slice(oms, func(i, j int) bool { return oms[i].seq < oms[j].seq })
 		for _, om := range oms {
 			if om.state == store.EntryReleased {
-				c.send(&mqtt.Pubrel{PacketID: om.pid})
+				ss.resendReleasedLocked(c, om)
 			} else {
 				ss.resend = append(ss.resend, om)
 			}
