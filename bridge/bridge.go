@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ type Local interface {
 	RegisterInternal(broker.InternalOptions) error
 	DialInternal(id string) (net.Conn, error)
 	InternalStatus(id string) broker.InternalStatus
+	RemoveUnregisteredInternal(prefix string) map[string]broker.InternalStatus
 	Options() broker.Options
 }
 
@@ -221,6 +223,7 @@ func Start(srv Local, cfgs []Config, log *slog.Logger) (*Bridges, error) {
 		}
 		bs.list = append(bs.list, b)
 	}
+	removeStale(srv, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	bs.cancel = cancel
 	for _, b := range bs.list {
@@ -228,6 +231,24 @@ func Start(srv Local, cfgs []Config, log *slog.Logger) (*Bridges, error) {
 		go func() { defer bs.wg.Done(); b.Run(ctx) }()
 	}
 	return bs, nil
+}
+
+// removeStale deletes the outboxes (and status sessions) of bridges that
+// are no longer configured: nothing would ever send what they hold, and
+// their subscriptions would keep filling them. Each is logged with what
+// it held.
+func removeStale(srv Local, log *slog.Logger) {
+	if log == nil {
+		log = slog.Default()
+	}
+	for id, st := range srv.RemoveUnregisteredInternal(broker.InternalPrefix + "bridge") {
+		name, _ := strings.CutPrefix(id, LocalID(""))
+		if name == id {
+			continue // a status session: it holds nothing worth a line
+		}
+		log.Warn("bridge removed from the configuration: its outbox is deleted", "bridge", name,
+			"messages_not_forwarded", st.Queued+st.Inflight, "bytes", st.QueuedBytes)
+	}
 }
 
 // List returns the bridges.
