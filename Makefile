@@ -4,7 +4,7 @@ FUZZTIME  ?= 10s
 # Debian packages the test suite needs; installed by `make deps` when missing
 # (mosquitto: mosquitto_passwd and the broker for the password-file interop
 # tests, and the upstream broker of the bridge tests).
-DEB_PKGS  ?= mosquitto mosquitto-clients qemu-user
+DEB_PKGS  ?= mosquitto mosquitto-clients qemu-user chromium
 
 .PHONY: all build test deps vet fuzz clean dist test-arm check-size
 
