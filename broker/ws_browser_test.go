@@ -1,3 +1,5 @@
+//go:build unix
+
 package broker_test
 
 import (
@@ -11,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,6 +107,10 @@ func TestBrowserWebSocket(t *testing.T) {
 			cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 				"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
 				"--user-data-dir="+t.TempDir(), "http://"+l.Addr().String()+"/")
+			// Its own process group, killed whole: Chromium's helper
+			// processes must not outlive the test.
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 			var logs strings.Builder
 			cmd.Stdout, cmd.Stderr = &logs, &logs
 			if err := cmd.Start(); err != nil {
