@@ -943,16 +943,7 @@ func testShutdownDisconnect(t *testing.T, b *brokertest.Broker, dial func(testin
 		defer cancel()
 		done <- b.Server.Shutdown(ctx)
 	}()
-	select {
-	case d := <-c.Disconnects:
-		if d.ReasonCode != byte(mqtt.ServerShuttingDown) {
-			t.Errorf("DISCONNECT reason 0x%02x, want 0x8B", d.ReasonCode)
-		}
-	case err := <-c.Errs:
-		t.Fatalf("connection ended without DISCONNECT 0x8B: %v", err)
-	case <-time.After(brokertest.WaitTimeout):
-		t.Fatalf("no DISCONNECT within %v", brokertest.WaitTimeout)
-	}
+	c.ExpectDisconnect(t, mqtt.ServerShuttingDown)
 	select {
 	case err := <-done:
 		if err != nil {
@@ -972,16 +963,7 @@ func TestPaho5SessionTakeover(t *testing.T) {
 func testSessionTakeover(t *testing.T, b *brokertest.Broker, dial func(testing.TB) net.Conn) {
 	first := p5connectVia(t, dial, p5connect("tko"))
 	second := p5connectVia(t, dial, &paho.Connect{ClientID: "tko", CleanStart: false, KeepAlive: 30})
-	select {
-	case d := <-first.Disconnects:
-		if d.ReasonCode != byte(mqtt.SessionTakenOver) {
-			t.Errorf("DISCONNECT reason 0x%02x, want 0x8E", d.ReasonCode)
-		}
-	case err := <-first.Errs:
-		t.Fatalf("first connection ended without DISCONNECT 0x8E: %v", err)
-	case <-time.After(brokertest.WaitTimeout):
-		t.Fatalf("first connection got no DISCONNECT within %v", brokertest.WaitTimeout)
-	}
+	first.ExpectDisconnect(t, mqtt.SessionTakenOver)
 	// The second connection works.
 	second.MustSubscribe(t, p5sub("tko/t", 1))
 	second.MustPublish(t, &paho.Publish{Topic: "tko/t", QoS: 1, Payload: []byte("mine")})

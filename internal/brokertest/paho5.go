@@ -135,6 +135,22 @@ func (p *Paho) Next(t testing.TB) *paho.Publish {
 	}
 }
 
+// ExpectDisconnect waits for a DISCONNECT from the server and fails the
+// test unless it comes within WaitTimeout with reason code want.
+func (p *Paho) ExpectDisconnect(t testing.TB, want mqtt.ReasonCode) {
+	t.Helper()
+	select {
+	case d := <-p.Disconnects:
+		if d.ReasonCode != byte(want) {
+			t.Errorf("DISCONNECT reason 0x%02x, want 0x%02x (%v)", d.ReasonCode, byte(want), want)
+		}
+	case err := <-p.Errs:
+		t.Fatalf("connection ended without DISCONNECT 0x%02x: %v", byte(want), err)
+	case <-time.After(WaitTimeout):
+		t.Fatalf("no DISCONNECT within %v", WaitTimeout)
+	}
+}
+
 // NoMessage fails the test if a message arrives within d.
 func (p *Paho) NoMessage(t testing.TB, d time.Duration) {
 	t.Helper()
