@@ -38,9 +38,14 @@ const (
 	// session until the new one fits; if none can go, the new one is dropped.
 	DropOldest
 	// KeepLastPerTopic drops the oldest queued message of the same topic;
-	// failing that, the oldest queued message that has a newer one of its
-	// topic queued; failing that, the new message. Only the part of the
-	// queue held in memory (Options.QueueMemoryWindow) is searched.
+	// failing that, an older queued message of a topic that has a newer
+	// one queued (the oldest found: see supersededLocked); failing that —
+	// every queued message is the latest of its topic — the new message.
+	// The whole queue is searched, the part in memory and the part on disk
+	// beyond Options.QueueMemoryWindow (through a topic index of the
+	// latter, built at the first overflow that needs it; it costs about
+	// 12 bytes per message on disk and 120 bytes plus the name per topic:
+	// outbox_index.go). Messages in flight never give way.
 	KeepLastPerTopic
 )
 
@@ -256,14 +261,22 @@ func (ss *session) admitLocked(o *InternalOptions, m *store.Message, size int) b
 		p = o.Policy(m.Topic)
 	}
 	var b store.Batch
-	defer ss.srv.commit(&b, nil)
-	for int64(ss.queueBytes+ss.backlogBytes+size) > o.MaxBytes {
-		if ss.queueLen() == 0 && ss.spilling {
-			ss.refillLocked()
+	var gen uint64 // batch of drops from disk (outbox_index.go), 0 if none
+	defer func() {
+		var done func(error)
+		if x := ss.topicIndex; gen != 0 {
+			// Until the dequeues are applied, refills skip the entries.
+			done = func(error) { x.markApplied(gen) }
 		}
+		ss.srv.commit(&b, done)
+	}()
+	for int64(ss.queueBytes+ss.backlogBytes+size) > o.MaxBytes {
 		i := -1
 		switch p {
 		case DropOldest:
+			if ss.queueLen() == 0 && ss.spilling {
+				ss.refillLocked()
+			}
 			// The oldest of the backlog, behind any live messages.
 			if ss.queueLen() > ss.liveCount {
 				i = ss.queueHead + ss.liveCount
@@ -271,7 +284,15 @@ func (ss *session) admitLocked(o *InternalOptions, m *store.Message, size int) b
 				i = ss.queueHead
 			}
 		case KeepLastPerTopic:
-			i = ss.supersededLocked(m.Topic)
+			var dt *diskTopic
+			if i, dt = ss.supersededLocked(m.Topic); dt != nil {
+				if gen == 0 {
+					ss.topicIndex.gen++
+					gen = ss.topicIndex.gen
+				}
+				ss.dropStoredLocked(&b, dt, gen, o, p)
+				continue
+			}
 		}
 		if i < 0 {
 			ss.dropped(o, m.Topic, p)
@@ -299,26 +320,86 @@ func (ss *session) dropped(o *InternalOptions, topic string, p OverflowPolicy) {
 	}
 }
 
-// supersededLocked returns the index in ss.queue of the oldest queued
-// message on topic, else of the oldest one that has a newer message of its
-// own topic queued, else -1.
-func (ss *session) supersededLocked(topic string) int {
+// supersededLocked picks what gives way for a new message on topic under
+// KeepLastPerTopic, among the queued messages (not in flight) in memory and
+// on disk: the oldest message on topic; failing that, the oldest message
+// that has a newer one of its own topic queued, searched among those in
+// memory and, on disk, among the oldest message of each topic that has a
+// newer one in memory or on disk — of the topics with several messages on
+// disk, at most multiScan are looked at (all when there are fewer), in no
+// particular order; failing that, nothing. It returns the message's index
+// in ss.queue, or its topic on disk (dropStoredLocked drops that topic's
+// oldest), or -1 and nil.
+//
+// The backlog is searched through the topic index (outbox_index.go), built
+// here when first needed.
+func (ss *session) supersededLocked(topic string) (int, *diskTopic) {
+	mi := -1
 	for i := ss.queueHead; i < len(ss.queue); i++ {
-		if ss.queue[i].msg.Topic == topic {
-			return i
+		if om := ss.queue[i]; om.msg.Topic == topic && (mi < 0 || om.seq < ss.queue[mi].seq) {
+			mi = i
 		}
 	}
-	seen := make(map[string]struct{})
-	best := -1
-	for i := len(ss.queue) - 1; i >= ss.queueHead; i-- {
-		t := ss.queue[i].msg.Topic
-		if _, ok := seen[t]; ok {
-			best = i
-		} else {
-			seen[t] = struct{}{}
+	// Memory apart from live messages holds seqs up to loadedSeq, the
+	// backlog only above it.
+	if mi >= ss.queueHead+ss.liveCount && mi >= 0 {
+		return mi, nil
+	}
+	var x *outboxIndex
+	if ss.backlog > 0 {
+		x = ss.indexLocked()
+	}
+	if x != nil {
+		if dt := x.topics[topic]; dt != nil && (mi < 0 || dt.seqs[0] < ss.queue[mi].seq) {
+			return -1, dt
 		}
 	}
-	return best
+	if mi >= 0 {
+		return mi, nil
+	}
+
+	newest := make(map[string]uint64) // newest seq in memory of each topic
+	for i := ss.queueHead; i < len(ss.queue); i++ {
+		om := ss.queue[i]
+		newest[om.msg.Topic] = max(newest[om.msg.Topic], om.seq)
+	}
+	best, bestSeq := -1, uint64(0)
+	for i := ss.queueHead; i < len(ss.queue); i++ {
+		om := ss.queue[i]
+		later := newest[om.msg.Topic] > om.seq
+		if !later && x != nil {
+			dt := x.topics[om.msg.Topic]
+			later = dt != nil && dt.seqs[len(dt.seqs)-1] > om.seq
+		}
+		if later && (best < 0 || om.seq < bestSeq) {
+			best, bestSeq = i, om.seq
+		}
+	}
+	if x == nil {
+		return best, nil
+	}
+	var disk *diskTopic
+	consider := func(dt *diskTopic) {
+		if s := dt.seqs[0]; (best < 0 || s < bestSeq) && (disk == nil || s < disk.seqs[0]) {
+			disk = dt
+		}
+	}
+	n := 0
+	for dt := range x.multi {
+		if n++; n > multiScan {
+			break
+		}
+		consider(dt)
+	}
+	for t, s := range newest {
+		if dt := x.topics[t]; dt != nil && dt.seqs[0] < s {
+			consider(dt)
+		}
+	}
+	if disk != nil {
+		return -1, disk
+	}
+	return best, nil
 }
 
 // withMessageID returns the user properties of m with the message id
