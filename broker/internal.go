@@ -302,7 +302,9 @@ func (ss *session) admitLocked(o *InternalOptions, m *store.Message, size int) b
 		if i < ss.queueHead+ss.liveCount {
 			ss.liveCount--
 		}
-		delete(ss.liveSeqs, om.seq)
+		// (A live message stays in liveSeqs: its entry may lie in the
+		// backlog's range, and until the dequeue below is applied a
+		// refill could read it back.)
 		copy(ss.queue[i:], ss.queue[i+1:])
 		ss.queue[len(ss.queue)-1] = nil
 		ss.queue = ss.queue[:len(ss.queue)-1]
