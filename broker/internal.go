@@ -262,6 +262,7 @@ func (ss *session) admitLocked(o *InternalOptions, m *store.Message, size int) b
 	}
 	var b store.Batch
 	var gen uint64 // batch of drops from disk (outbox_index.go), 0 if none
+	triedIndex := false
 	defer func() {
 		var done func(error)
 		if x := ss.topicIndex; gen != 0 {
@@ -285,7 +286,14 @@ func (ss *session) admitLocked(o *InternalOptions, m *store.Message, size int) b
 			}
 		case KeepLastPerTopic:
 			var dt *diskTopic
-			if i, dt = ss.supersededLocked(m.Topic); dt != nil {
+			var unlocked bool
+			if i, dt, unlocked = ss.supersededLocked(m.Topic, !triedIndex); unlocked {
+				// The index was built (or failed to be) without ss.mu:
+				// the session may have changed meanwhile.
+				triedIndex = true
+				continue
+			}
+			if dt != nil {
 				if gen == 0 {
 					ss.topicIndex.gen++
 					gen = ss.topicIndex.gen
@@ -333,9 +341,13 @@ func (ss *session) dropped(o *InternalOptions, topic string, p OverflowPolicy) {
 // in ss.queue, or its topic on disk (dropStoredLocked drops that topic's
 // oldest), or -1 and nil.
 //
-// The backlog is searched through the topic index (outbox_index.go), built
-// here when first needed.
-func (ss *session) supersededLocked(topic string) (int, *diskTopic) {
+// The backlog is searched through the topic index (outbox_index.go). If
+// build is set and the index is not built, supersededLocked builds it
+// (or waits for the build under way), which releases ss.mu while the
+// store is read, and reports unlocked instead of a pick: the caller must
+// look at the session afresh. If the index cannot be built, only memory
+// is searched.
+func (ss *session) supersededLocked(topic string, build bool) (i int, dt *diskTopic, unlocked bool) {
 	mi := -1
 	for i := ss.queueHead; i < len(ss.queue); i++ {
 		if om := ss.queue[i]; om.msg.Topic == topic && (mi < 0 || om.seq < ss.queue[mi].seq) {
@@ -345,19 +357,28 @@ func (ss *session) supersededLocked(topic string) (int, *diskTopic) {
 	// Memory apart from live messages holds seqs up to loadedSeq, the
 	// backlog only above it.
 	if mi >= ss.queueHead+ss.liveCount && mi >= 0 {
-		return mi, nil
+		return mi, nil, false
 	}
 	var x *outboxIndex
 	if ss.backlog > 0 {
-		x = ss.indexLocked()
+		if x = ss.topicIndex; x != nil {
+			x.pruneDropped(ss.loadedSeq)
+		}
+		if (x == nil || !x.built) && build {
+			ss.buildIndexLocked()
+			return -1, nil, true
+		}
+		if x != nil && !x.built {
+			x = nil // the store could not be read: memory only
+		}
 	}
 	if x != nil {
 		if dt := x.topics[topic]; dt != nil && (mi < 0 || dt.seqs[0] < ss.queue[mi].seq) {
-			return -1, dt
+			return -1, dt, false
 		}
 	}
 	if mi >= 0 {
-		return mi, nil
+		return mi, nil, false
 	}
 
 	newest := make(map[string]uint64) // newest seq in memory of each topic
@@ -378,7 +399,7 @@ func (ss *session) supersededLocked(topic string) (int, *diskTopic) {
 		}
 	}
 	if x == nil {
-		return best, nil
+		return best, nil, false
 	}
 	var disk *diskTopic
 	consider := func(dt *diskTopic) {
@@ -399,9 +420,9 @@ func (ss *session) supersededLocked(topic string) (int, *diskTopic) {
 		}
 	}
 	if disk != nil {
-		return -1, disk
+		return -1, disk, false
 	}
-	return best, nil
+	return best, nil, false
 }
 
 // withMessageID returns the user properties of m with the message id

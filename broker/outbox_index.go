@@ -3,6 +3,7 @@ package broker
 import (
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,11 +19,17 @@ import (
 // It exists only for sessions that needed it: it is built at the first
 // overflow under KeepLastPerTopic that has to search the backlog, by one
 // pass over the backlog in the store (topics are in the messages), and is
-// not saved: after a restart it is built again when needed. From then on it
-// follows the backlog under ss.mu: an entry is added when a delivery spills
-// to the store (deliverLocked), removed when the refill reads it back into
-// memory or when the budget drops it. Entries on disk are never in flight,
-// so no acknowledgement touches it.
+// not saved: after a restart it is built again when needed. The pass reads
+// every message on disk (about 10 µs each on a slow board) and so runs
+// without ss.mu: deliveries, refills and acknowledgements go on meanwhile
+// (the store's writer delivers under ss.mu: holding it for the pass would
+// stall every commit of the broker), and what changed is reconciled when
+// the pass ends (buildIndexLocked); only the publishers whose message
+// needs the index wait for it. From then on the index follows the backlog
+// under ss.mu: an entry is added when a delivery spills to the store
+// (deliverLocked), removed when the refill reads it back into memory or
+// when the budget drops it. Entries on disk are never in flight, so no
+// acknowledgement touches it.
 //
 // Cost: per message on disk, its seq and size (12 bytes, up to twice that
 // while a topic's slices have room to grow); per topic on disk, one copy of
@@ -34,10 +41,13 @@ const multiScan = 1024
 
 // outboxIndex indexes the backlog of an internal session by topic.
 type outboxIndex struct {
-	built  bool
-	topics map[string]*diskTopic
-	multi  map[*diskTopic]struct{} // topics with two or more messages on disk
-	n      int                     // messages indexed: ss.backlog once built
+	built    bool
+	building bool       // a pass over the store runs, without ss.mu
+	done     *sync.Cond // on ss.mu: the pass ended
+	journal  []spill    // deliveries spilled during the pass
+	topics   map[string]*diskTopic
+	multi    map[*diskTopic]struct{} // topics with two or more messages on disk
+	n        int                     // messages indexed: ss.backlog once built
 
 	// Messages dropped from disk whose dequeue may not be applied in the
 	// store yet, oldest batch first: a refill or a build that reads the
@@ -56,6 +66,21 @@ type diskTopic struct {
 }
 
 type droppedEntry struct{ seq, gen uint64 }
+
+type spill struct {
+	seq   uint64
+	topic string
+	size  int
+}
+
+// has reports whether seq of topic is indexed.
+func (x *outboxIndex) has(topic string, seq uint64) bool {
+	if dt := x.topics[topic]; dt != nil {
+		_, ok := slices.BinarySearch(dt.seqs, seq)
+		return ok
+	}
+	return false
+}
 
 // add indexes message seq of topic; seqs mostly arrive in order.
 func (x *outboxIndex) add(topic string, seq uint64, size int) {
@@ -142,8 +167,12 @@ func (x *outboxIndex) markApplied(gen uint64) {
 
 // spilledLocked indexes a delivery that went to the backlog.
 func (ss *session) spilledLocked(seq uint64, m *store.Message) {
-	if x := ss.topicIndex; x != nil && x.built {
+	switch x := ss.topicIndex; {
+	case x == nil:
+	case x.built:
 		x.add(m.Topic, seq, m.Size())
+	case x.building:
+		x.journal = append(x.journal, spill{seq: seq, topic: m.Topic, size: m.Size()})
 	}
 }
 
@@ -180,46 +209,100 @@ func (ss *session) refillDoneLocked() {
 	}
 }
 
-// indexLocked returns the built index of the backlog, building it first
-// if needed; nil if the store could not be read.
-func (ss *session) indexLocked() *outboxIndex {
+// buildIndexLocked builds the topic index of the backlog, or waits for
+// the build another goroutine runs. It releases ss.mu meanwhile: the
+// caller must look at the session afresh. It reports whether the index is
+// built (false: the store could not be read).
+func (ss *session) buildIndexLocked() bool {
 	x := ss.topicIndex
 	if x == nil {
-		x = &outboxIndex{}
+		x = &outboxIndex{done: sync.NewCond(&ss.mu)}
 		ss.topicIndex = x
 	}
-	x.pruneDropped(ss.loadedSeq)
-	if x.built {
-		return x
+	if x.building {
+		for x.building {
+			x.done.Wait()
+		}
+		return x.built
 	}
-	// One pass over the backlog, under ss.mu like the refill: the session
-	// waits for it (see README, bridge memory and timing).
+	if x.built {
+		return true
+	}
+	x.building = true
+	from := ss.loadedSeq
+	ss.mu.Unlock()
+	// Every entry above from that is not in flight, into an index of
+	// our own; the reconciliation below takes out what is not backlog.
 	start := time.Now()
 	scanned := 0
-	err := ss.srv.store.Queue(ss.id, ss.loadedSeq, func(e store.QueueEntry, m *store.Message) bool {
+	y := &outboxIndex{}
+	err := ss.srv.store.Queue(ss.id, from, func(e store.QueueEntry, m *store.Message) bool {
 		scanned++
-		// In flight (restored at start-up), live (in memory already),
-		// dropped, or not yet delivered (deliverLocked indexes it): not
-		// backlog.
-		if e.PacketID != 0 || ss.isLiveLocked(e.Seq) || x.isDropped(e.Seq) || !ss.deliveredLocked(e.Seq) {
-			return true
+		if e.PacketID == 0 { // else in flight (restored at start-up): in memory
+			y.add(m.Topic, e.Seq, m.Size())
 		}
-		x.add(m.Topic, e.Seq, m.Size())
 		return true
 	})
+	took := time.Since(start)
+	ss.mu.Lock()
+	defer x.done.Broadcast()
+	x.building = false
+	journal := x.journal
+	x.journal = nil
 	if err != nil {
-		x.reset()
 		ss.srv.log.Error("reading the outbox to index it by topic", "client", ss.id, "err", err)
-		return nil
+		return false
 	}
+	ss.reconcileLocked(y, journal)
+	x.topics, x.multi, x.n = y.topics, y.multi, y.n
+	x.pruneDropped(ss.loadedSeq)
 	x.built = true
+	if !ss.spilling {
+		x.reset()
+	}
 	ss.srv.log.Info("outbox topic index built", "client", ss.id, "scanned", scanned, "messages", x.n,
-		"topics", len(x.topics), "took", time.Since(start).Round(time.Microsecond))
+		"topics", len(x.topics), "took", took.Round(time.Microsecond))
 	if x.n != ss.backlog {
 		ss.srv.log.Warn("outbox topic index does not match the backlog count", "client", ss.id, "indexed", x.n,
 			"backlog", ss.backlog)
 	}
-	return x
+	return true
+}
+
+// reconcileLocked makes y, read from the store while the session went on,
+// the index of the backlog as it is now: entries the refill has read back
+// meanwhile (at or below loadedSeq), live ones (in memory), dropped ones
+// (dequeue not yet applied) and those not yet delivered (deliverLocked
+// will index them) go; deliveries that spilled during the pass (journal)
+// and that the pass did not meet come in.
+func (ss *session) reconcileLocked(y *outboxIndex, journal []spill) {
+	x := ss.topicIndex
+	backlog := func(seq uint64) bool {
+		return seq > ss.loadedSeq && !ss.isLiveLocked(seq) && !x.isDropped(seq) && ss.deliveredLocked(seq)
+	}
+	for _, dt := range y.topics {
+		k := 0
+		for i, seq := range dt.seqs {
+			if backlog(seq) {
+				dt.seqs[k], dt.sizes[k] = seq, dt.sizes[i]
+				k++
+			}
+		}
+		y.n -= len(dt.seqs) - k
+		dt.seqs, dt.sizes = dt.seqs[:k], dt.sizes[:k]
+		switch {
+		case k == 0:
+			delete(y.topics, dt.topic)
+			delete(y.multi, dt)
+		case k == 1:
+			delete(y.multi, dt)
+		}
+	}
+	for _, sp := range journal {
+		if backlog(sp.seq) && !y.has(sp.topic, sp.seq) {
+			y.add(sp.topic, sp.seq, sp.size)
+		}
+	}
 }
 
 // isLiveLocked reports whether seq is a live message in memory whose entry

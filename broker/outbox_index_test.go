@@ -269,12 +269,29 @@ func TestKeepLastIndexAfterRestart(t *testing.T) {
 }
 
 // holdStore is a store whose batches of dequeues only can be held back,
-// as if the store's writer were slow.
+// as if the store's writer were slow, and whose next queue read can be
+// paused (armed) after its snapshot, as if the store were slow to read.
 type holdStore struct {
 	store.Store
 	mu   sync.Mutex
 	hold bool
 	held []func()
+
+	armed  atomic.Bool
+	paused chan struct{} // closed when the armed read pauses
+	resume chan struct{} // closed to let it go on
+}
+
+func (s *holdStore) Queue(id string, after uint64, fn func(store.QueueEntry, *store.Message) bool) error {
+	first := true
+	return s.Store.Queue(id, after, func(e store.QueueEntry, m *store.Message) bool {
+		if first && s.armed.CompareAndSwap(true, false) {
+			close(s.paused)
+			<-s.resume
+		}
+		first = false
+		return fn(e, m)
+	})
 }
 
 func (s *holdStore) Commit(b *store.Batch, done func(error)) {
@@ -336,4 +353,87 @@ func TestKeepLastDroppedNotReadBack(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestKeepLastIndexBuiltWhileSessionGoesOn: the topic index is built from
+// a read of the store that does not hold the session, which meanwhile
+// sends messages (the refill reads part of the backlog back into memory)
+// and takes a delivery that spills; the index must come out as the
+// backlog is after all that. A stale index would take a message now in
+// flight for one on disk; one without the spilled delivery would not find
+// it when a newer value of its topic comes.
+func TestKeepLastIndexBuiltWhileSessionGoesOn(t *testing.T) {
+	st := &holdStore{Store: store.NewMemory(), paused: make(chan struct{}), resume: make(chan struct{})}
+	b := brokertest.Start(t, &broker.Options{Store: st, QueueMemoryWindow: 4})
+	var drops atomic.Int64
+	k := newKeepLast(t, b, 20, &drops, true)
+	want := map[string][]string{}
+	for i := range 20 { // 4 in memory, 16 on disk
+		topic := fmt.Sprintf("t/%02d", i)
+		want[topic] = []string{k.publish(topic)}
+	}
+
+	// A new topic over the budget: the search needs the disk, the index
+	// is built, its read of the store pauses.
+	st.armed.Store(true)
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		// (Not MustPublish: it may not fail the test from this goroutine.)
+		if tok := k.pub.Publish("x/00", 1, false, "x0000"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Errorf("x/00 not acknowledged: %v", tok.Error())
+		}
+	}()
+	select {
+	case <-st.paused:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the index build did not read the store")
+	}
+	// Meanwhile the session drains: 4 acknowledged, t/04 and t/05 in
+	// flight, t/06 and t/07 read back into memory.
+	r := dialInternal(t, b, keepLastID, 2)
+	received := map[string][]string{}
+	next := func() *mqtt.Publish {
+		t.Helper()
+		p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+		received[string(p.Topic)] = append(received[string(p.Topic)], string(p.Payload))
+		return p
+	}
+	inflight := []*mqtt.Publish{next(), next()}
+	for range 4 {
+		r.Send(t, &mqtt.Puback{PacketID: inflight[0].PacketID})
+		inflight = append(inflight[1:], next())
+	}
+	// ... and a delivery of another publisher spills (it fits).
+	other := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pu2", nil)
+	other.MustPublish("y/00", 1, false, "y0000")
+	close(st.resume)
+	<-published
+	want["x/00"] = []string{"x0000"}
+
+	for i := range 4 { // fills the budget: 20 queued
+		topic, payload := fmt.Sprintf("z/%02d", i), fmt.Sprintf("z%04d", i)
+		other.MustPublish(topic, 1, false, payload)
+		want[topic] = []string{payload}
+	}
+	// t/05 is in flight, not queued, and every queued message is the
+	// latest of its topic: the new value is dropped.
+	other.MustPublish(string(inflight[1].Topic), 1, false, "t0005")
+	// y/00 spilled during the build: its older value gives way.
+	other.MustPublish("y/00", 1, false, "y0001")
+	want["y/00"] = []string{"y0001"}
+	if s := b.Server.InternalStatus(keepLastID); s.Queued != 20 || s.Inflight != 2 {
+		t.Errorf("status %+v, want 20 queued and 2 in flight", s)
+	}
+	for _, p := range inflight {
+		r.Send(t, &mqtt.Puback{PacketID: p.PacketID})
+	}
+	for range 20 {
+		p := next()
+		r.Send(t, &mqtt.Puback{PacketID: p.PacketID})
+	}
+	if p, err := r.Read(300 * time.Millisecond); err == nil {
+		t.Fatalf("unexpected %v", p)
+	}
+	checkKept(t, received, want, k.n+8, drops.Load(), b.Server, 0)
 }
