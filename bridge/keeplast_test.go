@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,7 +121,9 @@ func klConfig(up *mosquitto) bridge.Config {
 // upstream, then checks that the latest value of every topic arrived,
 // that per topic the values arrived in order, and that published −
 // arrived = dropped.
-func (c *lastCollector) check(t *testing.T, last map[string]int, published int, dropped func() int64) {
+// (With live-first backfill per-topic order is not kept by design: only
+// that the latest value arrived is checked then.)
+func (c *lastCollector) check(t *testing.T, last map[string]int, published int, dropped func() int64, ordered bool) {
 	t.Helper()
 	brokertest.Eventually(t, 30*time.Second, func() error {
 		c.mu.Lock()
@@ -137,6 +140,12 @@ func (c *lastCollector) check(t *testing.T, last map[string]int, published int, 
 	}
 	for topic, seq := range last {
 		got := c.topics["gw/"+topic]
+		if !ordered {
+			if !slices.Contains(got, seq) {
+				t.Errorf("%s: arrived %v, not the latest value %d", topic, got, seq)
+			}
+			continue
+		}
 		if len(got) == 0 || got[len(got)-1] != seq {
 			t.Errorf("%s: arrived %v, the latest value %d is not the last of them", topic, got, seq)
 		}
@@ -147,7 +156,7 @@ func (c *lastCollector) check(t *testing.T, last map[string]int, published int, 
 			}
 		}
 	}
-	if published-c.unique < published/2 {
+	if published-c.unique < published/3 {
 		t.Errorf("only %d of %d messages dropped: the test did not fill the budget", published-c.unique, published)
 	}
 }
@@ -174,7 +183,7 @@ func TestKeepLastOutboxOnDisk(t *testing.T) {
 		t.Errorf("%d publishes refused", n)
 	}
 	up.Start()
-	c.check(t, last, 5*klBudget, func() int64 { return br.Status().Dropped["out[0]"]["outbox_full"] })
+	c.check(t, last, 5*klBudget, func() int64 { return br.Status().Dropped["out[0]"]["outbox_full"] }, true)
 	if d, n := br.Status().DroppedTotal(), local.Server.Stats().Dropped["outbox_full"]; d != n {
 		t.Errorf("bridge counts %d drops, broker %d", d, n)
 	}
@@ -189,7 +198,7 @@ type klLocal struct {
 	stop func()
 }
 
-func startKLLocal(t *testing.T, dir string, up *mosquitto) *klLocal {
+func startKLLocal(t *testing.T, dir string, up *mosquitto, configure ...func(*bridge.Config)) *klLocal {
 	t.Helper()
 	st, err := badgerstore.Open(badgerstore.Options{Dir: dir, GCInterval: -1, Logger: brokertest.Discard()})
 	if err != nil {
@@ -201,7 +210,11 @@ func startKLLocal(t *testing.T, dir string, up *mosquitto) *klLocal {
 	if err != nil {
 		t.Fatal(err)
 	}
-	br, err := bridge.New(srv, withBackoff(klConfig(up)), brokertest.Discard())
+	cfg := withBackoff(klConfig(up))
+	for _, f := range configure {
+		f(&cfg)
+	}
+	br, err := bridge.New(srv, cfg, brokertest.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +295,7 @@ func TestKeepLastOutboxRestart(t *testing.T) {
 		t.Errorf("index built %d times after the restart, want once:\n%s", n, l.logs)
 	}
 	up.Start()
-	c.check(t, last, 5*klBudget, func() int64 { return before + l.br.Status().Dropped["out[0]"]["outbox_full"] })
+	c.check(t, last, 5*klBudget, func() int64 { return before + l.br.Status().Dropped["out[0]"]["outbox_full"] }, true)
 }
 
 // logBuffer is a log destination safe for concurrent use.
@@ -301,4 +314,41 @@ func (w *logBuffer) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.String()
+}
+
+// TestKeepLastOutboxDrainUnderLoad keeps publishing after upstream is
+// back while the backlog drains at a bounded rate (Badger store): drops
+// from disk, whose dequeues the store applies later, interleave with the
+// refill reading the backlog back; still the latest value of every topic
+// arrives and every other message is counted as dropped — nothing twice,
+// nothing lost outside the policy.
+func TestKeepLastOutboxDrainUnderLoad(t *testing.T) {
+	for _, backfill := range []bridge.Backfill{bridge.InOrder, bridge.LiveFirst} {
+		t.Run(string(backfill), func(t *testing.T) {
+			up := startMosquitto(t)
+			c := subscribeLast(t, up)
+			up.Stop()
+			l := startKLLocal(t, t.TempDir(), up, func(cfg *bridge.Config) {
+				cfg.Backfill, cfg.BackfillRate = backfill, 2000
+			})
+			pubs := klPublishers(t, l.b)
+			last := map[string]int{}
+			klPublish(t, pubs, 5*klBudget/len(pubs), last)
+			drops := func() int64 { return l.br.Status().Dropped["out[0]"]["outbox_full"] }
+			before := drops()
+			up.Start()
+			klPublish(t, pubs, 5*klBudget/len(pubs), last)
+			if drops() == before {
+				t.Errorf("nothing dropped while the outbox drained: the test did not test that")
+			}
+			c.check(t, last, 10*klBudget, drops, backfill == bridge.InOrder)
+			brokertest.Eventually(t, 10*time.Second, func() error {
+				if st := l.br.Status(); st.OutboxMessages != 0 || st.InFlight != 0 {
+					return fmt.Errorf("outbox not empty: %+v", st)
+				}
+				return nil
+			})
+			t.Logf("%d of %d dropped", drops(), 10*klBudget)
+		})
+	}
 }
