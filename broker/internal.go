@@ -267,7 +267,7 @@ func (ss *session) admitLocked(o *InternalOptions, m *store.Message, size int) b
 		var done func(error)
 		if x := ss.topicIndex; gen != 0 {
 			// Until the dequeues are applied, refills skip the entries.
-			done = func(error) { x.markApplied(gen) }
+			done = func(err error) { x.markApplied(gen, err) }
 		}
 		ss.srv.commit(&b, done)
 	}()

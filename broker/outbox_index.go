@@ -55,10 +55,16 @@ type outboxIndex struct {
 	// Messages dropped from disk whose dequeue may not be applied in the
 	// store yet, oldest batch first: a refill or a build that reads the
 	// store meanwhile must skip them. An entry leaves when its batch has
-	// been committed (gen <= applied) or the refill has passed its seq.
+	// been committed (gen <= applied, not failed) or the refill has
+	// passed its seq.
 	dropped []droppedEntry
 	gen     uint64        // batches of disk drops made so far
 	applied atomic.Uint64 // highest of those committed (set from the store's callback)
+	// Batches whose commit failed: their entries are still in the store
+	// and stay skipped until the refill passes them (they come back at a
+	// restart, as undelivered messages do).
+	failMu sync.Mutex
+	failed map[uint64]struct{}
 }
 
 // diskTopic is one topic's messages on disk, oldest first.
@@ -141,10 +147,18 @@ func (x *outboxIndex) reset() {
 // pruneDropped forgets the dropped entries whose dequeue is committed or
 // that the refill has passed (seq <= loaded).
 func (x *outboxIndex) pruneDropped(loaded uint64) {
-	applied := x.applied.Load()
-	x.dropped = slices.DeleteFunc(x.dropped, func(d droppedEntry) bool { return d.gen <= applied || d.seq <= loaded })
 	if len(x.dropped) == 0 {
-		x.dropped = nil
+		return
+	}
+	applied := x.applied.Load()
+	x.failMu.Lock()
+	defer x.failMu.Unlock()
+	x.dropped = slices.DeleteFunc(x.dropped, func(d droppedEntry) bool {
+		_, failed := x.failed[d.gen]
+		return d.seq <= loaded || d.gen <= applied && !failed
+	})
+	if len(x.dropped) == 0 {
+		x.dropped, x.failed = nil, nil
 	}
 }
 
@@ -157,9 +171,17 @@ func (x *outboxIndex) isDropped(seq uint64) bool {
 	return false
 }
 
-// markApplied records that batch gen of disk drops is committed. Called
-// from the store's callback, without ss.mu.
-func (x *outboxIndex) markApplied(gen uint64) {
+// markApplied records that the commit of batch gen of disk drops is done
+// (failed if err is set). Called from the store's callback, without ss.mu.
+func (x *outboxIndex) markApplied(gen uint64, err error) {
+	if err != nil {
+		x.failMu.Lock()
+		if x.failed == nil {
+			x.failed = make(map[uint64]struct{})
+		}
+		x.failed[gen] = struct{}{}
+		x.failMu.Unlock()
+	}
 	for {
 		old := x.applied.Load()
 		if old >= gen || x.applied.CompareAndSwap(old, gen) {

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -275,6 +276,7 @@ type holdStore struct {
 	store.Store
 	mu   sync.Mutex
 	hold bool
+	fail bool // batches of dequeues only fail instead
 	held []func()
 
 	armed  atomic.Bool
@@ -296,10 +298,15 @@ func (s *holdStore) Queue(id string, after uint64, fn func(store.QueueEntry, *st
 
 func (s *holdStore) Commit(b *store.Batch, done func(error)) {
 	s.mu.Lock()
-	if s.hold && !b.Empty() {
+	if (s.hold || s.fail) && !b.Empty() {
 		dequeues := true
 		for _, op := range b.Ops {
 			dequeues = dequeues && op.Kind == store.OpDequeue
+		}
+		if dequeues && s.fail {
+			s.mu.Unlock()
+			done(errors.New("test: dequeue failed"))
+			return
 		}
 		if dequeues {
 			s.held = append(s.held, func() { s.Store.Commit(b, done) })
@@ -436,4 +443,34 @@ func TestKeepLastIndexBuiltWhileSessionGoesOn(t *testing.T) {
 		t.Fatalf("unexpected %v", p)
 	}
 	checkKept(t, received, want, k.n+8, drops.Load(), b.Server, 0)
+}
+
+// TestKeepLastDropCommitFails: when the store fails to dequeue messages
+// dropped from disk, they are still there for the refill to read: they
+// stay skipped (counted as dropped, not sent), and the counts stay right.
+func TestKeepLastDropCommitFails(t *testing.T) {
+	st := &holdStore{Store: store.NewMemory()}
+	b := brokertest.Start(t, &broker.Options{Store: st, QueueMemoryWindow: 4})
+	var drops atomic.Int64
+	k := newKeepLast(t, b, 10, &drops, true)
+	var all []string
+	for range 10 {
+		all = append(all, k.publish("a"))
+	}
+	st.mu.Lock()
+	st.fail = true
+	st.mu.Unlock()
+	for range 7 { // 4 replace the messages in memory, 3 the oldest on disk
+		all = append(all, k.publish("a"))
+	}
+	st.mu.Lock()
+	st.fail = false
+	st.mu.Unlock()
+	checkKept(t, drainKeepLast(t, b, 10), map[string][]string{"a": all[7:]}, k.n, drops.Load(), b.Server, 0)
+	brokertest.Eventually(t, 5*time.Second, func() error {
+		if s := b.Server.InternalStatus(keepLastID); s.Queued != 0 || s.Inflight != 0 {
+			return fmt.Errorf("status %+v", s)
+		}
+		return nil
+	})
 }
