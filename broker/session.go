@@ -63,6 +63,9 @@ type session struct {
 	// backlog refill must skip.
 	liveCount int
 	liveSeqs  map[uint64]struct{}
+	// topicIndex indexes the backlog of an internal session by topic for
+	// KeepLastPerTopic (outbox_index.go); nil until first needed.
+	topicIndex *outboxIndex
 	// Backlog pacing of internal sessions (internal.go, pacedLocked).
 	attachSeq uint64      // ss.seq when the connection resumed the session
 	paceNext  time.Time   // when the next backlog message may go
@@ -242,6 +245,7 @@ func (ss *session) deliverLocked(d *delivery, m *store.Message) {
 	if d.persist && ss.spilling && d.seq > ss.loadedSeq {
 		ss.backlog++ // it is in the store; refillLocked reads it back
 		ss.backlogBytes += m.Size()
+		ss.spilledLocked(d.seq, m) // outbox_index.go
 		ss.pumpLocked()
 		return
 	}
@@ -313,7 +317,9 @@ func (ss *session) refillLocked() int {
 			return false
 		}
 		ss.loadedSeq = e.Seq
-		if e.PacketID != 0 || ss.skipLiveLocked(e.Seq) {
+		// In flight, live (internal.go) or dropped from the backlog with
+		// its dequeue not yet applied (outbox_index.go): not backlog.
+		if e.PacketID != 0 || ss.skipLiveLocked(e.Seq) || ss.refilledLocked(e.Seq, m) {
 			return true
 		}
 		ss.pushLocked(ss.srv.storedOutMsg(e, m))
@@ -334,6 +340,7 @@ func (ss *session) refillLocked() int {
 		ss.spilling = false
 		ss.backlog, ss.backlogBytes = 0, 0
 	}
+	ss.refillDoneLocked() // outbox_index.go
 	return loaded
 }
 
