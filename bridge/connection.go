@@ -307,10 +307,14 @@ func (r *relay) upLoop() error {
 			r.up.conn.SetReadDeadline(time.Now().Add(r.keep * 3 / 2))
 		}
 		p, err := r.up.read()
-		if err != nil {
-			return fmt.Errorf("upstream: %w", err)
+		if isTooLarge(err) {
+			err = r.dropTooLarge()
+		} else if err == nil {
+			err = r.fromUp(p)
+		} else {
+			err = fmt.Errorf("upstream: %w", err)
 		}
-		if err := r.fromUp(p); err != nil {
+		if err != nil {
 			return err
 		}
 		if r.up.rd.Buffered() == 0 {

@@ -261,3 +261,90 @@ func (rd *Reader) dropIdleBuf() {
 	}
 	rd.buf = nil
 }
+
+// SkipPacket reads past the next packet — one that ReadPacket has just
+// reported too large — without buffering all of it: it returns a copy of
+// the packet's first bytes, as many as the limit allows, and the packet's
+// total size. A receiver that can drop what it cannot take (a bridge
+// relaying from a broker that cannot be told its limit) answers from the
+// head (PublishHeader) and reads on.
+func (rd *Reader) SkipPacket() (head []byte, total int, err error) {
+	for {
+		avail := rd.w - rd.r
+		if avail >= 2 {
+			n, hl, err := decodeVarint(rd.buf[rd.r+1 : rd.w])
+			if err != nil {
+				return nil, 0, err
+			}
+			if hl > 0 {
+				total = 1 + hl + n
+				break
+			}
+		}
+		if avail >= rd.max {
+			return nil, 0, rd.tooLarge("fixed header exceeds the maximum packet size")
+		}
+		if err := rd.fill(min(5, rd.max)); err != nil {
+			return nil, 0, unexpectedEOF(err)
+		}
+	}
+	keep := min(total, rd.max)
+	for rd.w-rd.r < keep {
+		if err := rd.fill(keep); err != nil {
+			return nil, 0, unexpectedEOF(err)
+		}
+	}
+	head = append([]byte(nil), rd.buf[rd.r:rd.r+keep]...)
+	rd.r += keep
+	for left := total - keep; left > 0; {
+		if rd.r == rd.w {
+			if err := rd.fill(min(left, rd.max)); err != nil {
+				return nil, 0, unexpectedEOF(err)
+			}
+		}
+		k := min(left, rd.w-rd.r)
+		rd.r += k
+		left -= k
+	}
+	return head, total, nil
+}
+
+func unexpectedEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// PublishHeader reads the QoS, topic name and packet identifier from the
+// start of a PUBLISH packet (fixed header included), which may be cut off
+// after them (SkipPacket's head). The topic aliases pkt.
+func PublishHeader(pkt []byte) (qos byte, topic []byte, pid uint16, err error) {
+	if len(pkt) < 2 || PacketType(pkt[0]>>4) != PUBLISH {
+		return 0, nil, 0, malformed("not a PUBLISH packet")
+	}
+	qos = pkt[0] >> 1 & 3
+	if qos == 3 {
+		return 0, nil, 0, malformed("PUBLISH with QoS 3")
+	}
+	_, hl, err := decodeVarint(pkt[1:])
+	if err != nil || hl == 0 {
+		return 0, nil, 0, malformed("PUBLISH remaining length cut off")
+	}
+	b := pkt[1+hl:]
+	if len(b) < 2 {
+		return 0, nil, 0, malformed("PUBLISH topic cut off")
+	}
+	n := int(b[0])<<8 | int(b[1])
+	if len(b) < 2+n {
+		return 0, nil, 0, malformed("PUBLISH topic cut off")
+	}
+	topic, b = b[2:2+n], b[2+n:]
+	if qos > 0 {
+		if len(b) < 2 {
+			return 0, nil, 0, malformed("PUBLISH packet identifier cut off")
+		}
+		pid = uint16(b[0])<<8 | uint16(b[1])
+	}
+	return qos, topic, pid, nil
+}
