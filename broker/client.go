@@ -25,9 +25,8 @@ type client struct {
 	conn      net.Conn
 	raw       syscall.RawConn // for non-blocking writes; nil if not a socket
 	transport string
-	log       *slog.Logger
+	log       slog.Logger // connHandler (connlog.go)
 	rd        *mqtt.Reader
-	done      chan struct{} // closed when serve has finished cleaning up
 
 	// Set while handling CONNECT, then read-only.
 	version     mqtt.Version
@@ -46,10 +45,9 @@ type client struct {
 	inAliases   map[uint16]string
 	pubs        *publishing  // allocated at the first PUBLISH
 	inflightIn  atomic.Int32 // QoS 1/2 PUBLISH not yet acknowledged by us
-	pubRate     tokenBucket  // Options.PublishRate (limits.go)
 	held        []*client    // connections whose writes this reader holds back
 	heldPackets int          // packets handled since they were last written
-	armed       time.Time    // when the read deadline was last set
+	armed       monoTime     // when the read deadline was last set; 0 never
 
 	// Writer state, under wmu.
 	wmu        sync.Mutex
@@ -58,7 +56,9 @@ type client struct {
 	writing    bool
 	closing    bool // no more output; close once the buffer is written
 	closed     bool
-	overSince  time.Time
+	finished   bool          // serve has finished cleaning up
+	done       chan struct{} // made by doneChan, closed once finished
+	overSince  monoTime      // when the buffer went over its limit; 0 not over
 	outAliases map[string]uint16
 	holds      int     // readers holding this connection's writer back
 	heldBy     *client // the last of them, while it holds
@@ -76,9 +76,8 @@ func newClient(s *Server, conn net.Conn, transport string) *client {
 		conn:      conn,
 		raw:       rawConnOf(conn),
 		transport: transport,
-		log:       connLogger(s.log, slog.Any("remote", addrValue{conn.RemoteAddr()}), slog.String("transport", transport)),
-		done:      make(chan struct{}),
 	}
+	c.initLog()
 	var src io.Reader = conn
 	if c.raw != nil {
 		src = &sockReader{Conn: conn, raw: c.raw}
@@ -159,7 +158,7 @@ func (c *client) finishPackets() { c.finish(recover(), true) }
 // finish ends the connection: after a panic r (non-nil) it closes it at
 // once, else once buffered output is written.
 func (c *client) finish(r any, added bool) {
-	defer close(c.done)
+	defer c.markDone()
 	if r != nil {
 		c.srv.stats.panics.Add(1)
 		c.log.Error("panic in connection handler; closing the connection", "client", c.id,
@@ -174,6 +173,30 @@ func (c *client) finish(r any, added bool) {
 	}
 	c.closeAfterFlush()
 	c.srv.removeClient(c)
+}
+
+// doneChan returns a channel that is closed once the connection has
+// finished cleaning up (a takeover waits for it). It is made on demand: a
+// channel is 96 bytes, and most connections are never waited for.
+func (c *client) doneChan() <-chan struct{} {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.finished {
+			close(c.done)
+		}
+	}
+	return c.done
+}
+
+func (c *client) markDone() {
+	c.wmu.Lock()
+	c.finished = true
+	if c.done != nil {
+		close(c.done)
+	}
+	c.wmu.Unlock()
 }
 
 func (c *client) logReadError(when string, err error) {
@@ -203,7 +226,7 @@ func (c *client) readLoop() error {
 			// pendingCounter); what this reader holds goes out first.
 			c.releaseHolds()
 			if c.srv.commits.waitRoom() {
-				c.armed = time.Time{} // the deadline may have passed meanwhile
+				c.armed = 0 // the deadline may have passed meanwhile
 			}
 		}
 		if c.keepAlive > 0 {
@@ -230,8 +253,8 @@ func (c *client) readLoop() error {
 //go:noinline
 func (c *client) armReadDeadline() {
 	slack := c.keepAlive / 16
-	if now := time.Now(); now.Sub(c.armed) >= slack {
-		c.conn.SetReadDeadline(now.Add(c.keepAlive + slack))
+	if now := c.srv.mono(); c.armed == 0 || now.sub(c.armed) >= slack {
+		c.conn.SetReadDeadline(time.Now().Add(c.keepAlive + slack))
 		c.armed = now
 	}
 }
@@ -447,13 +470,13 @@ func (c *client) send(p mqtt.Packet) {
 // and closes the connection if it has been for longer than allowed.
 func (c *client) overLimitLocked() bool {
 	if len(c.wbuf) < c.srv.opts.OutboundBufferBytes {
-		c.overSince = time.Time{}
+		c.overSince = 0
 		return false
 	}
-	now := time.Now()
-	if c.overSince.IsZero() {
+	now := c.srv.mono()
+	if c.overSince == 0 {
 		c.overSince = now
-	} else if now.Sub(c.overSince) > c.srv.opts.SlowConsumerTimeout {
+	} else if now.sub(c.overSince) > c.srv.opts.SlowConsumerTimeout {
 		c.srv.stats.slowConsumers.Add(1)
 		c.log.Warn("disconnecting slow consumer", "client", c.id, "buffered", len(c.wbuf))
 		c.closed = true
@@ -534,7 +557,7 @@ func (c *client) writeLoop(first []byte) {
 			return
 		}
 		if len(c.wbuf) < c.srv.opts.OutboundBufferBytes {
-			c.overSince = time.Time{}
+			c.overSince = 0
 		}
 		c.wmu.Unlock()
 	}

@@ -3,7 +3,6 @@ package broker
 import (
 	"net"
 	"syscall"
-	"time"
 
 	"github.com/weirmq/weir/store"
 )
@@ -103,7 +102,7 @@ func (c *client) flushLocked() {
 		}
 		c.writing = false
 		if len(c.wbuf) < c.srv.opts.OutboundBufferBytes {
-			c.overSince = time.Time{}
+			c.overSince = 0
 		}
 	}
 	if c.closing && !c.writing && !c.closed && len(c.wbuf) == 0 {
