@@ -41,6 +41,14 @@ type client struct {
 	// internal is set before serve for DialInternal connections (internal.go).
 	internal *InternalOptions
 
+	// Parking (park_linux.go). parkable is the reader's; the rest is
+	// under srv.parker.mu.
+	parkable  bool     // the connection may be parked while idle
+	parked    bool     // in the epoll set, no reader goroutine
+	netClosed bool     // closeNet has run
+	parkFD    int32    // its descriptor, while parked
+	kaDue     monoTime // while parked: when the keep-alive has passed; 0 never
+
 	// Reader-goroutine state.
 	inAliases   map[uint16]string
 	pubs        *publishing  // allocated at the first PUBLISH
@@ -81,6 +89,7 @@ func newClient(s *Server, conn net.Conn, transport string) *client {
 	var src io.Reader = conn
 	if c.raw != nil {
 		src = &sockReader{Conn: conn, raw: c.raw}
+		c.parkable = canPark
 	}
 	c.rd = mqtt.NewReader(src, s.opts.MaxPacketSize)
 	return c
@@ -133,14 +142,49 @@ func (c *client) serve() (goesOn bool) {
 }
 
 // servePackets reads and handles packets after CONNECT until the
-// connection ends.
-func (c *client) servePackets() {
-	defer c.finishPackets()
-	if c.keepAlive == 0 {
+// connection ends (internal connections, which are never parked).
+func (c *client) servePackets() { c.readPackets(nil) }
+
+// readPackets reads and handles packets after CONNECT until the
+// connection ends, or until it is parked (park_linux.go); it reports
+// whether it was. A connection whose keep-alive passed while it was
+// parked comes back with endErr set, and just ends.
+func (c *client) readPackets(endErr error) (parked bool) {
+	defer c.finishPackets(&parked)
+	c.armed = 0
+	if c.keepAlive == 0 && !c.parkable {
 		c.conn.SetReadDeadline(time.Time{})
 	}
-	c.ended(c.readLoop())
+	for endErr == nil {
+		err := c.readLoop()
+		if err != errPark {
+			endErr = err
+			break
+		}
+		if c.srv.park(c) {
+			return true
+		}
+		c.parkable = false // being closed, or no epoll set: read on
+		c.armed = 0
+	}
+	c.ended(endErr)
+	return false
 }
+
+// resume runs the reader of a connection taken out of the epoll set:
+// input arrived, it is being closed, or (expired) its keep-alive passed.
+func (c *client) resume(expired bool) {
+	var endErr error
+	if expired {
+		endErr = os.ErrDeadlineExceeded
+	}
+	if !c.readPackets(endErr) {
+		c.srv.connEnded(c)
+	}
+}
+
+// errPark ends a read loop that has waited parkAfter for input.
+var errPark = errors.New("idle: park the connection")
 
 // ended logs why the read loop ended and detaches the session (out of
 // line: it is not on the waiting path).
@@ -152,8 +196,15 @@ func (c *client) ended(err error) {
 	c.log.Info("client disconnected", "reason", reason)
 }
 
-// finishPackets is deferred by servePackets (and calls recover itself).
-func (c *client) finishPackets() { c.finish(recover(), true) }
+// finishPackets is deferred by readPackets (and calls recover itself):
+// it finishes the connection unless it was parked.
+func (c *client) finishPackets(parked *bool) {
+	r := recover()
+	if r == nil && *parked {
+		return
+	}
+	c.finish(r, true)
+}
 
 // finish ends the connection: after a panic r (non-nil) it closes it at
 // once, else once buffered output is written.
@@ -229,7 +280,7 @@ func (c *client) readLoop() error {
 				c.armed = 0 // the deadline may have passed meanwhile
 			}
 		}
-		if c.keepAlive > 0 {
+		if c.keepAlive > 0 || c.parkable {
 			c.armReadDeadline()
 		}
 		if c.heldPackets >= maxHeldPackets || len(c.held) > 0 && !c.rd.Ready() {
@@ -238,6 +289,8 @@ func (c *client) readLoop() error {
 		pkt, err := c.rd.ReadPacket()
 		if err == nil {
 			err = c.handleHeld(pkt)
+		} else if c.parkDue(err) {
+			return errPark
 		}
 		if err != nil {
 			return err
@@ -245,18 +298,48 @@ func (c *client) readLoop() error {
 	}
 }
 
-// armReadDeadline re-arms the keep-alive read deadline. That costs a timer
-// update; under a stream of packets it is done at most every keepAlive/16,
-// with that much added so that the deadline never falls before 1.5 ×
-// keep-alive after the last packet [MQTT-3.1.2-24].
+// armReadDeadline re-arms the read deadline: the keep-alive's, or the
+// time to park if that comes first. That costs a timer update; under a
+// stream of packets it is done at most every keepAlive/16, with that much
+// added so that the keep-alive deadline never falls before 1.5 ×
+// keep-alive after the last packet [MQTT-3.1.2-24], and at most every
+// parkAfter/2, so that a connection is parked after at least parkAfter/2
+// without input.
 //
 //go:noinline
 func (c *client) armReadDeadline() {
-	slack := c.keepAlive / 16
-	if now := c.srv.mono(); c.armed == 0 || now.sub(c.armed) >= slack {
-		c.conn.SetReadDeadline(time.Now().Add(c.keepAlive + slack))
+	window, every, _ := c.readWindow()
+	if now := c.srv.mono(); c.armed == 0 || now.sub(c.armed) >= every {
+		c.conn.SetReadDeadline(time.Now().Add(window))
 		c.armed = now
 	}
+}
+
+// readWindow returns how long after arming the read deadline falls, how
+// often it is re-armed, and whether it is the time to park.
+func (c *client) readWindow() (window, every time.Duration, park bool) {
+	if c.keepAlive > 0 {
+		window, every = c.keepAlive+c.keepAlive/16, c.keepAlive/16
+	}
+	if c.parkable && (window == 0 || parkAfter < window) {
+		window, park = parkAfter, true
+		if every == 0 || parkAfter/2 < every {
+			every = parkAfter / 2
+		}
+	}
+	return window, every, park
+}
+
+// parkDue reports whether the read error err is the time to park: the
+// deadline was parkAfter's and nothing of a packet is buffered.
+//
+//go:noinline
+func (c *client) parkDue(err error) bool {
+	if !c.parkable || c.rd.Buffered() > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	_, _, park := c.readWindow()
+	return park
 }
 
 // handleHeld handles a packet with the connection held (flush.go).
@@ -480,7 +563,7 @@ func (c *client) overLimitLocked() bool {
 		c.srv.stats.slowConsumers.Add(1)
 		c.log.Warn("disconnecting slow consumer", "client", c.id, "buffered", len(c.wbuf))
 		c.closed = true
-		c.conn.Close()
+		c.closeNet()
 	}
 	return true
 }
@@ -505,7 +588,7 @@ func (c *client) writeLoop(first []byte) {
 			c.closed = true
 			c.writing = false
 			c.wmu.Unlock()
-			c.conn.Close()
+			c.closeNet()
 			return
 		}
 		if c.closed || len(c.wbuf) == 0 && len(first) == 0 {
@@ -553,7 +636,7 @@ func (c *client) writeLoop(first []byte) {
 				c.srv.stats.slowConsumers.Add(1)
 				c.log.Warn("disconnecting slow consumer: write timed out", "client", c.id)
 			}
-			c.conn.Close()
+			c.closeNet()
 			return
 		}
 		if len(c.wbuf) < c.srv.opts.OutboundBufferBytes {
@@ -601,7 +684,7 @@ func (c *client) closeAfterFlush() {
 	}
 	c.closed = true
 	c.wmu.Unlock()
-	c.conn.Close()
+	c.closeNet()
 }
 
 // closeConn closes the connection at once, dropping unwritten output.
@@ -609,7 +692,7 @@ func (c *client) closeConn() {
 	c.wmu.Lock()
 	c.closed = true
 	c.wmu.Unlock()
-	c.conn.Close()
+	c.closeNet()
 }
 
 // kick ends the connection from another goroutine (session takeover,

@@ -85,7 +85,7 @@ func (c *client) flushLocked() {
 			c.writing = false
 			c.wmu.Unlock()
 			c.log.Debug("connection write error", "client", c.id, "err", err)
-			c.conn.Close()
+			c.closeNet()
 			return
 		}
 		if n < len(buf) {
@@ -109,7 +109,7 @@ func (c *client) flushLocked() {
 		// closeAfterFlush ran during the write above.
 		c.closed = true
 		c.wmu.Unlock()
-		c.conn.Close()
+		c.closeNet()
 		return
 	}
 	c.startWriterLocked()

@@ -56,6 +56,9 @@ type Server struct {
 	storeClose    sync.Once
 	storeCloseErr error
 
+	// parker holds parked idle connections (park_linux.go).
+	parker parker
+
 	// perIP counts open connections by source address, for
 	// MaxConnectionsPerIP (limits.go); under mu.
 	perIP map[string]int
@@ -249,17 +252,22 @@ func (s *Server) serveConn(conn net.Conn, transport string) {
 // (client.go servePackets). The goroutines capture nothing but c, and
 // the per-address count is found again from the address at the end (not
 // kept in every connection).
+//
+// A connection that has sent nothing more by the time CONNECT is handled
+// is parked at once (park_linux.go): most clients send their first
+// SUBSCRIBE or PUBLISH within a round trip, but one that does not may stay
+// idle for long, and its reader's stack would otherwise be allocated for
+// nothing (the runtime does not give freed stacks back to the system
+// while the heap is that size).
 func (c *client) run() {
 	if !c.serve() {
 		c.srv.connEnded(c)
 		return
 	}
-	go c.runPackets()
-}
-
-func (c *client) runPackets() {
-	defer c.srv.connEnded(c)
-	c.servePackets()
+	if c.parkable && c.rd.Buffered() == 0 && c.srv.park(c) {
+		return
+	}
+	go c.resume(false)
 }
 
 // connEnded undoes what serveConn counted for c.
@@ -313,6 +321,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	finished := make(chan struct{})
 	go func() {
 		s.conns.Wait()
+		s.stopParking()
 		s.saveQoS0Queues()
 		s.commits.wait()
 		close(finished)
@@ -378,6 +387,7 @@ func (s *Server) Close() error {
 	s.beginClose()
 	s.closeAll()
 	s.conns.Wait()
+	s.stopParking()
 	s.commits.wait()
 	s.stopTimers()
 	return s.closeStore()
@@ -403,7 +413,7 @@ func (s *Server) beginClose() bool {
 func (s *Server) closeAll() {
 	s.mu.Lock()
 	for c := range s.clients {
-		c.conn.Close()
+		c.closeNet()
 	}
 	s.mu.Unlock()
 }

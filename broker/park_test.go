@@ -1,0 +1,117 @@
+//go:build linux
+
+package broker_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/weirmq/weir/broker"
+	"github.com/weirmq/weir/internal/brokertest"
+	"github.com/weirmq/weir/mqtt"
+)
+
+// Parked connections (broker/park_linux.go): an idle plain-TCP connection
+// has no reader goroutine; these tests check that everything a connection
+// does still works while it is parked.
+
+// waitParked waits until n connections of b are parked.
+func waitParked(t *testing.T, b *brokertest.Broker, n int) {
+	t.Helper()
+	brokertest.Eventually(t, 10*time.Second, func() error {
+		if got := broker.ParkedCount(b.Server); got != n {
+			return fmt.Errorf("%d connections parked, want %d", got, n)
+		}
+		return nil
+	})
+}
+
+// TestParkedConnectionReceivesDelivery: a subscriber idle long enough to
+// be parked still gets what is published to it, and wakes up when it
+// sends a packet.
+func TestParkedConnectionReceivesDelivery(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	sub := b.DialRaw(t)
+	sub.Connect(t, &mqtt.Connect{ClientID: "parked-sub", CleanStart: true})
+	sub.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "park/#", QoS: 1}}})
+	sub.Expect(t, mqtt.SUBACK)
+	waitParked(t, b, 1) // after the SUBSCRIBE, idle for parkAfter
+
+	pub := b.DialRaw(t)
+	pub.Connect(t, &mqtt.Connect{ClientID: "parked-pub", CleanStart: true})
+	pub.Send(t, &mqtt.Publish{QoS: 1, PacketID: 7, Topic: []byte("park/a"), Payload: []byte("hello")})
+	pub.Expect(t, mqtt.PUBACK)
+	p := sub.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+	if string(p.Topic) != "park/a" || string(p.Payload) != "hello" || p.QoS != 1 {
+		t.Fatalf("parked subscriber got %+v", p)
+	}
+	// Its PUBACK wakes it; the message is complete, and it answers pings.
+	sub.Send(t, &mqtt.Puback{PacketID: p.PacketID})
+	sub.Send(t, &mqtt.Pingreq{})
+	sub.Expect(t, mqtt.PINGRESP)
+	// Parked again once idle, and delivered to again.
+	waitParked(t, b, 2)
+	pub.Send(t, &mqtt.Publish{QoS: 0, Topic: []byte("park/b"), Payload: []byte("again")})
+	if p := sub.Expect(t, mqtt.PUBLISH).(*mqtt.Publish); string(p.Payload) != "again" {
+		t.Fatalf("parked subscriber got %+v", p)
+	}
+}
+
+// TestParkedKeepAliveExpiry: a parked client that sends nothing is
+// disconnected once 1.5 × its keep-alive has passed [MQTT-3.1.2-24], not
+// before, and within the parked connections' sweep of a second after it.
+func TestParkedKeepAliveExpiry(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	c := b.DialRaw(t)
+	start := time.Now()
+	c.Connect(t, &mqtt.Connect{ClientID: "parked-ka", CleanStart: true, KeepAlive: 2})
+	waitParked(t, b, 1) // parked at once after CONNECT: nothing followed it
+	c.ExpectDisconnect(t, mqtt.KeepAliveTimeout)
+	took := time.Since(start)
+	const ka = 3 * time.Second // 1.5 × 2 s
+	if took < ka || took > ka+ka/16+time.Second+time.Second {
+		t.Errorf("disconnected %v after CONNECT, want %v to %v", took, ka, ka+ka/16+2*time.Second)
+	}
+	waitParked(t, b, 0)
+}
+
+// TestParkedTakeover: a new connection with the client id of a parked one
+// takes its session over [MQTT-3.1.4-3]; the parked one gets DISCONNECT
+// 0x8E and is closed.
+func TestParkedTakeover(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	old := b.DialRaw(t)
+	old.Connect(t, &mqtt.Connect{ClientID: "parked-take", Props: mqtt.Properties{SessionExpiry: 60}})
+	waitParked(t, b, 1)
+	nc := b.DialRaw(t)
+	ack := nc.Connect(t, &mqtt.Connect{ClientID: "parked-take", Props: mqtt.Properties{SessionExpiry: 60}})
+	if !ack.SessionPresent || ack.ReasonCode != mqtt.Success {
+		t.Fatalf("CONNACK %+v, want session present", ack)
+	}
+	old.ExpectDisconnect(t, mqtt.SessionTakenOver)
+	nc.Send(t, &mqtt.Pingreq{})
+	nc.Expect(t, mqtt.PINGRESP)
+}
+
+// TestParkedShutdown: Shutdown reaches parked connections (DISCONNECT
+// 0x8B for MQTT 5.0) and waits for them, and does not wait long.
+func TestParkedShutdown(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	c := b.DialRaw(t)
+	c.Connect(t, &mqtt.Connect{ClientID: "parked-shut", CleanStart: true})
+	c311 := brokertest.NewRaw(b.DialTCP(t), mqtt.V311)
+	c311.Connect(t, &mqtt.Connect{ClientID: "parked-shut-311", CleanStart: true})
+	waitParked(t, b, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.Server.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	c.ExpectDisconnect(t, mqtt.ServerShuttingDown)
+	c311.ExpectClosed(t)
+	if got := broker.ParkedCount(b.Server); got != 0 {
+		t.Errorf("%d connections parked after Shutdown", got)
+	}
+}
