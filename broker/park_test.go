@@ -5,6 +5,8 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -114,4 +116,69 @@ func TestParkedShutdown(t *testing.T) {
 	if got := broker.ParkedCount(b.Server); got != 0 {
 		t.Errorf("%d connections parked after Shutdown", got)
 	}
+}
+
+// TestParkedSlowConsumer: a parked subscriber that reads nothing is still
+// cut off as a slow consumer, and its connection ends (it is no longer
+// counted): closing a parked connection wakes a reader that ends it.
+func TestParkedSlowConsumer(t *testing.T) {
+	b := brokertest.Start(t, &broker.Options{
+		OutboundBufferBytes: 16 << 10,
+		SlowConsumerTimeout: 300 * time.Millisecond,
+		MaxPacketSize:       128 << 10,
+	})
+	// A small receive buffer so the kernel cannot absorb the flood.
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return serr
+	}}
+	conn, err := d.Dial("tcp", b.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	slow := brokertest.NewRaw(conn, mqtt.V311)
+	slow.Connect(t, &mqtt.Connect{CleanStart: true, ClientID: "parked-slow"})
+	slow.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "flood"}}})
+	slow.Expect(t, mqtt.SUBACK)
+	pub := brokertest.NewRaw(b.DialTCP(t), mqtt.V311)
+	pub.Connect(t, &mqtt.Connect{CleanStart: true, ClientID: "parked-slow-pub"})
+	waitParked(t, b, 2) // both idle since their last packet
+
+	payload := make([]byte, 32<<10)
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; b.Server.Stats().SlowConsumers == 0; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("parked slow consumer not disconnected; stats %+v", b.Server.Stats())
+		}
+		pub.Send(t, &mqtt.Publish{Topic: []byte("flood"), Payload: payload})
+	}
+	brokertest.Eventually(t, 5*time.Second, func() error {
+		if n := b.Server.Stats().Connections; n != 1 {
+			return fmt.Errorf("%d connections, want 1 (the slow one closed)", n)
+		}
+		return nil
+	})
+	pub.Send(t, &mqtt.Pingreq{})
+	pub.Expect(t, mqtt.PINGRESP)
+}
+
+// TestParkedClose: Close closes parked connections at once and returns.
+func TestParkedClose(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	c := b.DialRaw(t)
+	c.Connect(t, &mqtt.Connect{ClientID: "parked-close", CleanStart: true})
+	waitParked(t, b, 1)
+	done := make(chan error, 1)
+	go func() { done <- b.Server.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return within 5s with a parked connection")
+	}
+	c.ExpectClosed(t)
 }
