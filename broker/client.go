@@ -19,7 +19,8 @@ import (
 // client is one network connection. Its reader goroutine runs serve and
 // writes what it produces when its input runs dry (flush.go); a writer
 // goroutine is started only for output that cannot be written at once and
-// exits when the buffer is empty, so an idle connection has one goroutine.
+// exits when the buffer is empty, so an idle connection has one goroutine
+// — or, on Linux, none once it is parked (park_linux.go).
 type client struct {
 	srv       *Server
 	conn      net.Conn
