@@ -265,11 +265,13 @@ func (c *client) logReadError(when string, err error) {
 	}
 }
 
-// readLoop reads and handles packets until the connection ends, and returns
-// the error that ended it. An idle connection spends its life parked in
-// here, so the frames on this path are kept small (under 1 KiB in all):
-// the runtime starts new goroutines with the average stack it saw, and
-// shrinks a stack only when less than a quarter of it is in use.
+// readLoop reads and handles packets until the connection ends, or until
+// it is time to park it (errPark), and returns the error that ended it.
+// An idle connection that cannot be parked (TLS, WebSocket, not Linux)
+// spends its life waiting in here, so the frames on this path are kept
+// small (under 1 KiB in all): the runtime starts new goroutines with the
+// average stack it saw, and shrinks a stack only when less than a quarter
+// of it is in use.
 func (c *client) readLoop() error {
 	defer c.releaseHolds()
 	for {
