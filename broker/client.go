@@ -19,15 +19,15 @@ import (
 // client is one network connection. Its reader goroutine runs serve and
 // writes what it produces when its input runs dry (flush.go); a writer
 // goroutine is started only for output that cannot be written at once and
-// exits when the buffer is empty, so an idle connection has one goroutine.
+// exits when the buffer is empty, so an idle connection has one goroutine
+// — or, on Linux, none once it is parked (park_linux.go).
 type client struct {
 	srv       *Server
 	conn      net.Conn
 	raw       syscall.RawConn // for non-blocking writes; nil if not a socket
 	transport string
-	log       *slog.Logger
+	log       slog.Logger // connHandler (connlog.go)
 	rd        *mqtt.Reader
-	done      chan struct{} // closed when serve has finished cleaning up
 
 	// Set while handling CONNECT, then read-only.
 	version     mqtt.Version
@@ -42,14 +42,21 @@ type client struct {
 	// internal is set before serve for DialInternal connections (internal.go).
 	internal *InternalOptions
 
+	// Parking (park_linux.go). parkable is the reader's; the rest is
+	// under srv.parker.mu.
+	parkable  bool     // the connection may be parked while idle
+	parked    bool     // in the epoll set, no reader goroutine
+	netClosed bool     // closeNet has run
+	parkFD    int32    // its descriptor, while parked
+	kaDue     monoTime // while parked: when the keep-alive has passed; 0 never
+
 	// Reader-goroutine state.
 	inAliases   map[uint16]string
 	pubs        *publishing  // allocated at the first PUBLISH
 	inflightIn  atomic.Int32 // QoS 1/2 PUBLISH not yet acknowledged by us
-	pubRate     tokenBucket  // Options.PublishRate (limits.go)
 	held        []*client    // connections whose writes this reader holds back
 	heldPackets int          // packets handled since they were last written
-	armed       time.Time    // when the read deadline was last set
+	armed       monoTime     // when the read deadline was last set; 0 never
 
 	// Writer state, under wmu.
 	wmu        sync.Mutex
@@ -58,7 +65,9 @@ type client struct {
 	writing    bool
 	closing    bool // no more output; close once the buffer is written
 	closed     bool
-	overSince  time.Time
+	finished   bool          // serve has finished cleaning up
+	done       chan struct{} // made by doneChan, closed once finished
+	overSince  monoTime      // when the buffer went over its limit; 0 not over
 	outAliases map[string]uint16
 	holds      int     // readers holding this connection's writer back
 	heldBy     *client // the last of them, while it holds
@@ -76,12 +85,12 @@ func newClient(s *Server, conn net.Conn, transport string) *client {
 		conn:      conn,
 		raw:       rawConnOf(conn),
 		transport: transport,
-		log:       connLogger(s.log, slog.Any("remote", addrValue{conn.RemoteAddr()}), slog.String("transport", transport)),
-		done:      make(chan struct{}),
 	}
+	c.initLog()
 	var src io.Reader = conn
 	if c.raw != nil {
 		src = &sockReader{Conn: conn, raw: c.raw}
+		c.parkable = canPark
 	}
 	c.rd = mqtt.NewReader(src, s.opts.MaxPacketSize)
 	return c
@@ -134,14 +143,49 @@ func (c *client) serve() (goesOn bool) {
 }
 
 // servePackets reads and handles packets after CONNECT until the
-// connection ends.
-func (c *client) servePackets() {
-	defer c.finishPackets()
-	if c.keepAlive == 0 {
+// connection ends (internal connections, which are never parked).
+func (c *client) servePackets() { c.readPackets(nil) }
+
+// readPackets reads and handles packets after CONNECT until the
+// connection ends, or until it is parked (park_linux.go); it reports
+// whether it was. A connection whose keep-alive passed while it was
+// parked comes back with endErr set, and just ends.
+func (c *client) readPackets(endErr error) (parked bool) {
+	defer c.finishPackets(&parked)
+	c.armed = 0
+	if c.keepAlive == 0 && !c.parkable {
 		c.conn.SetReadDeadline(time.Time{})
 	}
-	c.ended(c.readLoop())
+	for endErr == nil {
+		err := c.readLoop()
+		if err != errPark {
+			endErr = err
+			break
+		}
+		if c.srv.park(c) {
+			return true
+		}
+		c.parkable = false // being closed, or no epoll set: read on
+		c.armed = 0
+	}
+	c.ended(endErr)
+	return false
 }
+
+// resume runs the reader of a connection taken out of the epoll set:
+// input arrived, it is being closed, or (expired) its keep-alive passed.
+func (c *client) resume(expired bool) {
+	var endErr error
+	if expired {
+		endErr = os.ErrDeadlineExceeded
+	}
+	if !c.readPackets(endErr) {
+		c.srv.connEnded(c)
+	}
+}
+
+// errPark ends a read loop that has waited parkAfter for input.
+var errPark = errors.New("idle: park the connection")
 
 // ended logs why the read loop ended and detaches the session (out of
 // line: it is not on the waiting path).
@@ -153,13 +197,20 @@ func (c *client) ended(err error) {
 	c.log.Info("client disconnected", "reason", reason)
 }
 
-// finishPackets is deferred by servePackets (and calls recover itself).
-func (c *client) finishPackets() { c.finish(recover(), true) }
+// finishPackets is deferred by readPackets (and calls recover itself):
+// it finishes the connection unless it was parked.
+func (c *client) finishPackets(parked *bool) {
+	r := recover()
+	if r == nil && *parked {
+		return
+	}
+	c.finish(r, true)
+}
 
 // finish ends the connection: after a panic r (non-nil) it closes it at
 // once, else once buffered output is written.
 func (c *client) finish(r any, added bool) {
-	defer close(c.done)
+	defer c.markDone()
 	if r != nil {
 		c.srv.stats.panics.Add(1)
 		c.log.Error("panic in connection handler; closing the connection", "client", c.id,
@@ -176,6 +227,30 @@ func (c *client) finish(r any, added bool) {
 	c.srv.removeClient(c)
 }
 
+// doneChan returns a channel that is closed once the connection has
+// finished cleaning up (a takeover waits for it). It is made on demand: a
+// channel is 96 bytes, and most connections are never waited for.
+func (c *client) doneChan() <-chan struct{} {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.finished {
+			close(c.done)
+		}
+	}
+	return c.done
+}
+
+func (c *client) markDone() {
+	c.wmu.Lock()
+	c.finished = true
+	if c.done != nil {
+		close(c.done)
+	}
+	c.wmu.Unlock()
+}
+
 func (c *client) logReadError(when string, err error) {
 	var re *mqtt.ReasonError
 	switch {
@@ -190,11 +265,13 @@ func (c *client) logReadError(when string, err error) {
 	}
 }
 
-// readLoop reads and handles packets until the connection ends, and returns
-// the error that ended it. An idle connection spends its life parked in
-// here, so the frames on this path are kept small (under 1 KiB in all):
-// the runtime starts new goroutines with the average stack it saw, and
-// shrinks a stack only when less than a quarter of it is in use.
+// readLoop reads and handles packets until the connection ends, or until
+// it is time to park it (errPark), and returns the error that ended it.
+// An idle connection that cannot be parked (TLS, WebSocket, not Linux)
+// spends its life waiting in here, so the frames on this path are kept
+// small (under 1 KiB in all): the runtime starts new goroutines with the
+// average stack it saw, and shrinks a stack only when less than a quarter
+// of it is in use.
 func (c *client) readLoop() error {
 	defer c.releaseHolds()
 	for {
@@ -203,10 +280,10 @@ func (c *client) readLoop() error {
 			// pendingCounter); what this reader holds goes out first.
 			c.releaseHolds()
 			if c.srv.commits.waitRoom() {
-				c.armed = time.Time{} // the deadline may have passed meanwhile
+				c.armed = 0 // the deadline may have passed meanwhile
 			}
 		}
-		if c.keepAlive > 0 {
+		if c.keepAlive > 0 || c.parkable {
 			c.armReadDeadline()
 		}
 		if c.heldPackets >= maxHeldPackets || len(c.held) > 0 && !c.rd.Ready() {
@@ -215,6 +292,8 @@ func (c *client) readLoop() error {
 		pkt, err := c.rd.ReadPacket()
 		if err == nil {
 			err = c.handleHeld(pkt)
+		} else if c.parkDue(err) {
+			return errPark
 		}
 		if err != nil {
 			return err
@@ -222,18 +301,48 @@ func (c *client) readLoop() error {
 	}
 }
 
-// armReadDeadline re-arms the keep-alive read deadline. That costs a timer
-// update; under a stream of packets it is done at most every keepAlive/16,
-// with that much added so that the deadline never falls before 1.5 ×
-// keep-alive after the last packet [MQTT-3.1.2-24].
+// armReadDeadline re-arms the read deadline: the keep-alive's, or the
+// time to park if that comes first. That costs a timer update; under a
+// stream of packets it is done at most every keepAlive/16, with that much
+// added so that the keep-alive deadline never falls before 1.5 ×
+// keep-alive after the last packet [MQTT-3.1.2-24], and at most every
+// parkAfter/2, so that a connection is parked after at least parkAfter/2
+// without input.
 //
 //go:noinline
 func (c *client) armReadDeadline() {
-	slack := c.keepAlive / 16
-	if now := time.Now(); now.Sub(c.armed) >= slack {
-		c.conn.SetReadDeadline(now.Add(c.keepAlive + slack))
+	window, every, _ := c.readWindow()
+	if now := c.srv.mono(); c.armed == 0 || now.sub(c.armed) >= every {
+		c.conn.SetReadDeadline(time.Now().Add(window))
 		c.armed = now
 	}
+}
+
+// readWindow returns how long after arming the read deadline falls, how
+// often it is re-armed, and whether it is the time to park.
+func (c *client) readWindow() (window, every time.Duration, park bool) {
+	if c.keepAlive > 0 {
+		window, every = c.keepAlive+c.keepAlive/16, c.keepAlive/16
+	}
+	if c.parkable && (window == 0 || parkAfter < window) {
+		window, park = parkAfter, true
+		if every == 0 || parkAfter/2 < every {
+			every = parkAfter / 2
+		}
+	}
+	return window, every, park
+}
+
+// parkDue reports whether the read error err is the time to park: the
+// deadline was parkAfter's and nothing of a packet is buffered.
+//
+//go:noinline
+func (c *client) parkDue(err error) bool {
+	if !c.parkable || c.rd.Buffered() > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	_, _, park := c.readWindow()
+	return park
 }
 
 // handleHeld handles a packet with the connection held (flush.go).
@@ -447,17 +556,17 @@ func (c *client) send(p mqtt.Packet) {
 // and closes the connection if it has been for longer than allowed.
 func (c *client) overLimitLocked() bool {
 	if len(c.wbuf) < c.srv.opts.OutboundBufferBytes {
-		c.overSince = time.Time{}
+		c.overSince = 0
 		return false
 	}
-	now := time.Now()
-	if c.overSince.IsZero() {
+	now := c.srv.mono()
+	if c.overSince == 0 {
 		c.overSince = now
-	} else if now.Sub(c.overSince) > c.srv.opts.SlowConsumerTimeout {
+	} else if now.sub(c.overSince) > c.srv.opts.SlowConsumerTimeout {
 		c.srv.stats.slowConsumers.Add(1)
 		c.log.Warn("disconnecting slow consumer", "client", c.id, "buffered", len(c.wbuf))
 		c.closed = true
-		c.conn.Close()
+		c.closeNet()
 	}
 	return true
 }
@@ -482,7 +591,7 @@ func (c *client) writeLoop(first []byte) {
 			c.closed = true
 			c.writing = false
 			c.wmu.Unlock()
-			c.conn.Close()
+			c.closeNet()
 			return
 		}
 		if c.closed || len(c.wbuf) == 0 && len(first) == 0 {
@@ -530,11 +639,11 @@ func (c *client) writeLoop(first []byte) {
 				c.srv.stats.slowConsumers.Add(1)
 				c.log.Warn("disconnecting slow consumer: write timed out", "client", c.id)
 			}
-			c.conn.Close()
+			c.closeNet()
 			return
 		}
 		if len(c.wbuf) < c.srv.opts.OutboundBufferBytes {
-			c.overSince = time.Time{}
+			c.overSince = 0
 		}
 		c.wmu.Unlock()
 	}
@@ -578,7 +687,7 @@ func (c *client) closeAfterFlush() {
 	}
 	c.closed = true
 	c.wmu.Unlock()
-	c.conn.Close()
+	c.closeNet()
 }
 
 // closeConn closes the connection at once, dropping unwritten output.
@@ -586,7 +695,7 @@ func (c *client) closeConn() {
 	c.wmu.Lock()
 	c.closed = true
 	c.wmu.Unlock()
-	c.conn.Close()
+	c.closeNet()
 }
 
 // kick ends the connection from another goroutine (session takeover,

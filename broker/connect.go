@@ -71,8 +71,7 @@ func (c *client) handleConnect(pkt []byte) bool {
 		id = newClientID()
 		assigned = true
 	}
-	c.id = id
-	c.log = c.log.With("client", id)
+	c.id = id // logged from now on (connlog.go)
 	who, authData, code, why := c.authenticate(&p, id)
 	if code != mqtt.Success {
 		return refuse(code, why)
@@ -224,7 +223,7 @@ func (s *Server) attach(c *client, id string, clean bool, expiry uint32, will *s
 			old.takenOver.Store(true)
 			old.kick(mqtt.SessionTakenOver)
 			select {
-			case <-old.done:
+			case <-old.doneChan():
 			case <-time.After(takeoverWait):
 				c.log.Warn("previous connection did not end in time", "client", id)
 			}
@@ -307,7 +306,7 @@ func (s *Server) endSessionLocked(ss *session) *store.Will {
 	ss.ended = true
 	ss.stopTimersLocked()
 	subs := ss.subs
-	ss.subs = make(map[string]subscription)
+	ss.subs = nil
 	will := ss.pendingWill()
 	stored := ss.stored
 	ss.releaseStoredLocked(int(ss.storedBytes))

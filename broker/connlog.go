@@ -3,50 +3,52 @@ package broker
 import (
 	"context"
 	"log/slog"
-	"net"
-	"slices"
 )
 
-// connHandler adds a connection's attributes to the records it logs when
-// they are logged. slog's own handlers copy themselves and format the
-// attributes at With, a few hundred bytes per connection kept for as long
-// as it lives, while most connections log only when they end.
-type connHandler struct {
-	h     slog.Handler
-	attrs []slog.Attr
-}
+// connHandler adds a connection's attributes (remote address, transport,
+// and from CONNECT on the client id) to the records it logs, when they are
+// logged. slog's own handlers copy themselves and format the attributes at
+// With, and even a lazy copy with its attributes is a few hundred bytes
+// per connection kept for as long as it lives, while most connections log
+// only when they end; this handler is one pointer, held in the client.
+type connHandler struct{ c *client }
 
-// connLogger returns log with attrs added lazily.
-func connLogger(log *slog.Logger, attrs ...slog.Attr) *slog.Logger {
-	return slog.New(&connHandler{h: log.Handler(), attrs: attrs})
-}
+// initLog sets up c.log; c.srv, c.conn and c.transport must be set.
+func (c *client) initLog() { c.log = *slog.New(connHandler{c}) }
 
-func (c *connHandler) Enabled(ctx context.Context, l slog.Level) bool {
-	return c.h.Enabled(ctx, l)
+func (h connHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.c.srv.log.Handler().Enabled(ctx, l)
 }
 
 // Handle logs r with the connection's attributes first, as With would.
-func (c *connHandler) Handle(ctx context.Context, r slog.Record) error {
+func (h connHandler) Handle(ctx context.Context, r slog.Record) error {
 	nr := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
-	nr.AddAttrs(c.attrs...)
+	nr.AddAttrs(h.attrs()...)
 	r.Attrs(func(a slog.Attr) bool {
 		nr.AddAttrs(a)
 		return true
 	})
-	return c.h.Handle(ctx, nr)
+	return h.c.srv.log.Handler().Handle(ctx, nr)
 }
 
-func (c *connHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &connHandler{h: c.h, attrs: append(slices.Clip(c.attrs), attrs...)}
+// attrs returns the connection's attributes. The client id is set while
+// CONNECT is handled, before the connection is visible to other
+// goroutines that log (the session makes it so).
+func (h connHandler) attrs() []slog.Attr {
+	c := h.c
+	a := []slog.Attr{slog.String("remote", c.conn.RemoteAddr().String()), slog.String("transport", c.transport)}
+	if c.id != "" {
+		a = append(a, slog.String("client", c.id))
+	}
+	return a
 }
 
-// WithGroup is rare: the attributes so far are formatted then.
-func (c *connHandler) WithGroup(name string) slog.Handler {
-	return c.h.WithAttrs(c.attrs).WithGroup(name)
+// WithAttrs and WithGroup are rare: the attributes so far are formatted
+// then.
+func (h connHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return h.c.srv.log.Handler().WithAttrs(append(h.attrs(), attrs...))
 }
 
-// addrValue logs a network address as its string, formatted only when a
-// record is logged.
-type addrValue struct{ net.Addr }
-
-func (a addrValue) LogValue() slog.Value { return slog.StringValue(a.Addr.String()) }
+func (h connHandler) WithGroup(name string) slog.Handler {
+	return h.c.srv.log.Handler().WithAttrs(h.attrs()).WithGroup(name)
+}

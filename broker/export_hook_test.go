@@ -3,3 +3,7 @@ package broker
 // SetTestHookPacket makes every connection of s call f with each packet
 // it reads after CONNECT, before handling it. Call it before Serve.
 func SetTestHookPacket(s *Server, f func(pkt []byte)) { s.testHookPacket = f }
+
+// ParkedCount returns how many of s's connections are parked
+// (park_linux.go).
+func ParkedCount(s *Server) int { return s.parkedCount() }

@@ -3,7 +3,6 @@ package broker
 import (
 	"net"
 	"syscall"
-	"time"
 
 	"github.com/weirmq/weir/store"
 )
@@ -86,7 +85,7 @@ func (c *client) flushLocked() {
 			c.writing = false
 			c.wmu.Unlock()
 			c.log.Debug("connection write error", "client", c.id, "err", err)
-			c.conn.Close()
+			c.closeNet()
 			return
 		}
 		if n < len(buf) {
@@ -103,14 +102,14 @@ func (c *client) flushLocked() {
 		}
 		c.writing = false
 		if len(c.wbuf) < c.srv.opts.OutboundBufferBytes {
-			c.overSince = time.Time{}
+			c.overSince = 0
 		}
 	}
 	if c.closing && !c.writing && !c.closed && len(c.wbuf) == 0 {
 		// closeAfterFlush ran during the write above.
 		c.closed = true
 		c.wmu.Unlock()
-		c.conn.Close()
+		c.closeNet()
 		return
 	}
 	c.startWriterLocked()

@@ -29,7 +29,7 @@ func (s *Server) loadSessions() error {
 		}
 		for _, sub := range r.Subscriptions {
 			v := subscription{filter: sub.Filter, opts: sub.Options, id: sub.ID}
-			ss.subs[sub.Filter] = v
+			ss.addSubLocked(sub.Filter, v)
 			s.subs.Subscribe(sub.Filter, ss, v)
 		}
 		if err := s.loadQueue(ss); err != nil {
@@ -39,7 +39,7 @@ func (s *Server) loadSessions() error {
 			s.log.Info("restored queued messages", "client", r.ClientID, "in_memory", ss.queueLen()+len(ss.inflight),
 				"in_store", ss.backlog)
 		}
-		if err := s.store.Inbound(r.ClientID, func(id uint16) { ss.inbound[id] = struct{}{} }); err != nil {
+		if err := s.store.Inbound(r.ClientID, ss.addInboundLocked); err != nil {
 			return err
 		}
 		s.sessions[r.ClientID] = ss
@@ -92,7 +92,7 @@ func (s *Server) loadQueue(ss *session) error {
 		}
 		switch {
 		case e.PacketID != 0:
-			ss.inflight[e.PacketID] = s.storedOutMsg(e, m)
+			ss.addInflightLocked(s.storedOutMsg(e, m))
 		case e.Seq <= ss.loadedSeq:
 			ss.pushLocked(s.storedOutMsg(e, m))
 		}

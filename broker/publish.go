@@ -156,6 +156,7 @@ type publishing struct {
 	pub    mqtt.Publish
 	batch  store.Batch // reused for publishes that write nothing
 	router router
+	rate   tokenBucket // Options.PublishRate (limits.go)
 }
 
 func (c *client) publishing() *publishing {
@@ -171,11 +172,11 @@ func (c *client) publishing() *publishing {
 // of every persistent subscriber are durable.
 func (c *client) handlePublish(pkt []byte) error {
 	s := c.srv
+	ps := c.publishing()
 	if rate := s.opts.PublishRate; rate > 0 {
 		c.releaseHolds() // the wait may be long: what this reader holds goes out first
-		c.pubRate.wait(rate, s.opts.PublishBurst, time.Now())
+		ps.rate.wait(rate, s.opts.PublishBurst, time.Now())
 	}
-	ps := c.publishing()
 	p := &ps.pub
 	if err := p.Decode(pkt, c.version); err != nil {
 		return err

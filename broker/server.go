@@ -56,6 +56,9 @@ type Server struct {
 	storeClose    sync.Once
 	storeCloseErr error
 
+	// parker holds parked idle connections (park_linux.go).
+	parker parker
+
 	// perIP counts open connections by source address, for
 	// MaxConnectionsPerIP (limits.go); under mu.
 	perIP map[string]int
@@ -64,6 +67,9 @@ type Server struct {
 	// internal holds the options of internal sessions by client id
 	// (internal.go), under mu.
 	internal map[string]*InternalOptions
+
+	// epoch is when the server was created; monoTime counts from it.
+	epoch time.Time
 
 	// testHookPacket, when set (by tests, before Serve), is called by
 	// each connection's reader with every packet after CONNECT.
@@ -90,6 +96,7 @@ func New(opts *Options) (*Server, error) {
 		done:       make(chan struct{}),
 		perIP:      make(map[string]int),
 		loginFails: failLimiter{max: o.MaxAuthFailures, window: o.AuthFailureWindow},
+		epoch:      time.Now(),
 	}
 	if s.store == nil {
 		s.store = store.NewMemory()
@@ -136,6 +143,17 @@ func (s *Server) expireRetained(now time.Time) {
 	}
 	s.commit(&b, nil)
 }
+
+// monoTime is a time on the server's monotonic clock: nanoseconds since
+// Server.epoch, plus one so that 0 can mean "never". Per-connection times
+// are kept this way because a time.Time is 24 bytes, a monoTime 8.
+type monoTime int64
+
+// mono returns the time now as a monoTime.
+func (s *Server) mono() monoTime { return monoTime(time.Since(s.epoch)) + 1 }
+
+// sub returns t - u.
+func (t monoTime) sub(u monoTime) time.Duration { return time.Duration(t - u) }
 
 // Options returns the options in effect, defaults filled in.
 func (s *Server) Options() Options { return s.opts }
@@ -226,21 +244,36 @@ func (s *Server) serveConn(conn net.Conn, transport string) {
 	}
 	s.conns.Add(1)
 	s.mu.Unlock()
-	c := newClient(s, conn, transport)
-	go func() {
-		if !c.serve() {
-			s.removePerIP(host)
-			s.conns.Done()
-			return
-		}
-		// A fresh goroutine for the packets after CONNECT: handling
-		// CONNECT grew this one's stack (client.go servePackets).
-		go func() {
-			defer s.conns.Done()
-			defer s.removePerIP(host)
-			c.servePackets()
-		}()
-	}()
+	go newClient(s, conn, transport).run()
+}
+
+// run serves a connection: CONNECT on this goroutine, then the packets
+// after it on a fresh one, because handling CONNECT grew this one's stack
+// (client.go servePackets). The goroutines capture nothing but c, and
+// the per-address count is found again from the address at the end (not
+// kept in every connection).
+//
+// A connection that has sent nothing more by the time CONNECT is handled
+// is parked at once (park_linux.go): most clients send their first
+// SUBSCRIBE or PUBLISH within a round trip, but one that does not may stay
+// idle for long, and its reader's stack would otherwise be allocated for
+// nothing (the runtime does not give freed stacks back to the system
+// while the heap is that size).
+func (c *client) run() {
+	if !c.serve() {
+		c.srv.connEnded(c)
+		return
+	}
+	if c.parkable && c.rd.Buffered() == 0 && c.srv.park(c) {
+		return
+	}
+	go c.resume(false)
+}
+
+// connEnded undoes what serveConn counted for c.
+func (s *Server) connEnded(c *client) {
+	s.removePerIP(remoteHost(c.conn))
+	s.conns.Done()
 }
 
 func (s *Server) trackListener(l net.Listener, add bool) bool {
@@ -288,6 +321,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	finished := make(chan struct{})
 	go func() {
 		s.conns.Wait()
+		s.stopParking()
 		s.saveQoS0Queues()
 		s.commits.wait()
 		close(finished)
@@ -353,6 +387,7 @@ func (s *Server) Close() error {
 	s.beginClose()
 	s.closeAll()
 	s.conns.Wait()
+	s.stopParking()
 	s.commits.wait()
 	s.stopTimers()
 	return s.closeStore()
@@ -378,7 +413,7 @@ func (s *Server) beginClose() bool {
 func (s *Server) closeAll() {
 	s.mu.Lock()
 	for c := range s.clients {
-		c.conn.Close()
+		c.closeNet()
 	}
 	s.mu.Unlock()
 }

@@ -95,13 +95,36 @@ type outMsg struct {
 
 func newSession(s *Server, id string) *session {
 	return &session{
-		srv:      s,
-		id:       id,
-		subs:     make(map[string]subscription),
-		inflight: make(map[uint16]*outMsg),
-		inbound:  make(map[uint16]struct{}),
-		outbox:   s.internalOptions(id),
+		srv:    s,
+		id:     id,
+		outbox: s.internalOptions(id),
 	}
+}
+
+// The maps of a session are allocated at their first entry: most sessions
+// of idle connections never get one, and three empty maps are 144 bytes of
+// every connection. (Reading, ranging over and deleting from a nil map is
+// fine; only these add to them.)
+
+func (ss *session) addSubLocked(filter string, sub subscription) {
+	if ss.subs == nil {
+		ss.subs = make(map[string]subscription)
+	}
+	ss.subs[filter] = sub
+}
+
+func (ss *session) addInflightLocked(om *outMsg) {
+	if ss.inflight == nil {
+		ss.inflight = make(map[uint16]*outMsg)
+	}
+	ss.inflight[om.pid] = om
+}
+
+func (ss *session) addInboundLocked(pid uint16) {
+	if ss.inbound == nil {
+		ss.inbound = make(map[uint16]struct{})
+	}
+	ss.inbound[pid] = struct{}{}
 }
 
 func (ss *session) persistent() bool { return ss.expiry > 0 }
@@ -376,7 +399,7 @@ func (ss *session) pumpLocked() {
 		}
 		om.pid = ss.allocPIDLocked()
 		om.state = store.EntrySent
-		ss.inflight[om.pid] = om
+		ss.addInflightLocked(om)
 		if om.qos == 2 && om.persisted {
 			// The packet id of a QoS 2 delivery is stored before the
 			// PUBLISH goes out, so that a restart re-sends it with the
@@ -584,7 +607,7 @@ func (ss *session) addInbound(pid uint16) (dup bool) {
 	if _, ok := ss.inbound[pid]; ok {
 		return true
 	}
-	ss.inbound[pid] = struct{}{}
+	ss.addInboundLocked(pid)
 	return false
 }
 

@@ -46,7 +46,7 @@ func (c *client) handleSubscribe(p *mqtt.Subscribe) error {
 		sub := subscription{filter: req.Filter, opts: opts, id: subID}
 		ss.mu.Lock()
 		_, existed := ss.subs[req.Filter]
-		ss.subs[req.Filter] = sub
+		ss.addSubLocked(req.Filter, sub)
 		ss.mu.Unlock()
 		added = append(added, sub)
 		codes[i] = mqtt.ReasonCode(opts.QoS)

@@ -248,6 +248,18 @@ func (rd *Reader) fillLazy(ls LazySource) error {
 	return io.ErrNoProgress
 }
 
+// Release gives the buffer back to the pool Readers of a LazySource share
+// while they wait, if nothing is buffered and it is of the pooled size:
+// for a caller that stops reading for a while (the next read takes a
+// buffer again). Without it, a Reader keeps its buffer until its next
+// read finds no input.
+func (rd *Reader) Release() {
+	if rd.r == rd.w && rd.err == nil && len(rd.buf) == pooledSize {
+		rd.dropIdleBuf()
+		rd.r, rd.w = 0, 0
+	}
+}
+
 func (rd *Reader) getIdleBuf() []byte {
 	if rd.buf == nil {
 		rd.buf = idleBufs.Get().(*[pooledSize]byte)[:]

@@ -591,3 +591,44 @@ func TestReaderLazySource(t *testing.T) {
 		}
 	}
 }
+
+// TestReaderRelease checks that Release gives back the buffer of a Reader
+// with nothing buffered, keeps one that holds part of a packet, and that
+// reading goes on correctly after it.
+func TestReaderRelease(t *testing.T) {
+	stream, pkts := readerTestStream(t)
+	ls := &lazySource{t: t, src: bytes.NewReader(stream)}
+	rd := NewReader(ls, 0)
+	ls.rd = rd
+	// Where nothing is buffered after a packet, the buffer goes back
+	// (rd.buf nil) and the next read takes one again.
+	released := 0
+	for i, want := range pkts {
+		got, err := rd.ReadPacket()
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("packet %d: got % x, want % x", i, got, want)
+		}
+		if rd.Buffered() == 0 {
+			released++
+			rd.Release()
+			if rd.buf != nil {
+				t.Fatalf("after packet %d: Release kept a buffer of %d bytes with nothing buffered", i, len(rd.buf))
+			}
+		} else {
+			n := rd.Buffered()
+			rd.Release()
+			if rd.Buffered() != n {
+				t.Fatalf("after packet %d: Release dropped buffered bytes (%d, then %d)", i, n, rd.Buffered())
+			}
+		}
+	}
+	if _, err := rd.ReadPacket(); err != io.EOF {
+		t.Fatalf("at the end: %v, want io.EOF", err)
+	}
+	if released == 0 {
+		t.Fatal("never released: the stream left something buffered after every packet")
+	}
+}
