@@ -19,6 +19,10 @@
 #     floor-runtime  bench/floor -syscalls runtime
 #   CASES="paced-q1 latency-q1"
 #   BROKER_CPU=0 LOADER_CPU=1
+#   RT=0          1: broker and loader run SCHED_FIFO (chrt -f 10), so that
+#                 the other tasks of a shared machine cannot preempt them
+#                 (what a quiet machine would give); the kernel's RT
+#                 throttling still leaves 5 % of each CPU to the others
 #
 # Loopback only; every run is bounded by weir-bench's -timeout, every
 # broker is stopped after its run, and the floor exits by itself after
@@ -30,6 +34,7 @@ VARIANTS=${VARIANTS:-"mosquitto weir floor floor-runtime"}
 CASES=${CASES:-"paced-q1 latency-q1"}
 BROKER_CPU=${BROKER_CPU:-0}
 LOADER_CPU=${LOADER_CPU:-1}
+RT=${RT:-0}
 GO=${GO:-go}
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,6 +87,11 @@ data_dir: "$work/weir-data"
 EOF
 
 pin=(taskset -c "$BROKER_CPU")
+lpin=(taskset -c "$LOADER_CPU")
+if [ "$RT" = 1 ]; then
+	pin=(chrt -f 10 "${pin[@]}")
+	lpin=(chrt -f 10 "${lpin[@]}")
+fi
 start_broker() {
 	local v=$1
 	case $v in
@@ -133,14 +143,16 @@ for rep in $(seq "$REPS"); do
 			log "  $c against $v"
 			start_broker "$v"
 			# shellcheck disable=SC2046
-			out=$(taskset -c "$LOADER_CPU" "$work/weir-bench" -addr "127.0.0.1:$port" -pid "$bpid" -case "$c" -label "$v" \
+			load=$(cut -d' ' -f1 /proc/loadavg)
+			out=$("${lpin[@]}" "$work/weir-bench" -addr "127.0.0.1:$port" -pid "$bpid" -case "$c" -label "$v" \
 				-timeout 60s -idle 5s $(flags_of "$c") 2>>"$work/bench.log") ||
 				log "    ($c against $v failed: see $work/bench.log)"
 			# The broker's read and write system calls since it started
 			# (connection set-up included: a few dozen).
 			r=$(awk '/^syscr/ {print $2}' "/proc/$bpid/io" 2>/dev/null || echo 0)
 			w=$(awk '/^syscw/ {print $2}' "/proc/$bpid/io" 2>/dev/null || echo 0)
-			[ -z "$out" ] || jq -c --argjson r "${r:-0}" --argjson w "${w:-0}" '. + {broker_syscr: $r, broker_syscw: $w}' <<<"$out" >>"$results"
+			[ -z "$out" ] || jq -c --argjson r "${r:-0}" --argjson w "${w:-0}" --argjson l "$load" --argjson rep "$rep" --argjson rt "$RT" \
+				'. + {broker_syscr: $r, broker_syscw: $w, loadavg1: $l, rep: $rep, rt: $rt}' <<<"$out" >>"$results"
 			stop_broker
 		done
 	done
@@ -153,9 +165,9 @@ jq -rs --arg variants "$VARIANTS" '
 	def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
 	def fmt2(f): map(f) | "\(med | . * 100 | round / 100) (\(min | . * 100 | round / 100)–\(max | . * 100 | round / 100))";
 	def fmt(f): map(f) | "\(med | . * 10 | round / 10) (\(min | . * 10 | round / 10)–\(max | . * 10 | round / 10))";
-	"| case | variant | runs | delivered msg/s | broker CPU µs/msg | reads/msg | writes/msg | p50 µs | p99 µs | p99.9 µs |",
-	"|---|---|---|---|---|---|---|---|---|---|",
+	"| case | variant | runs | delivered msg/s | broker CPU µs/msg | reads/msg | writes/msg | p50 µs | p99 µs | p99.9 µs | load avg |",
+	"|---|---|---|---|---|---|---|---|---|---|---|",
 	(group_by(.case)[] as $g | ($variants | split(" "))[] as $v
 	 | [$g[] | select(.label == $v)] | select(length > 0)
-	 | "| \(.[0].case) | \($v) | \(length) | \(fmt(.delivered_msgs_per_s)) | \(fmt(.broker.cpu_s * 1e6 / .delivered)) | \(fmt2(.broker_syscr / .delivered)) | \(fmt2(.broker_syscw / .delivered)) | \(fmt(.latency.p50_us)) | \(fmt(.latency.p99_us)) | \(fmt(.latency.p999_us)) |")
+	 | "| \(.[0].case) | \($v) | \(length) | \(fmt(.delivered_msgs_per_s)) | \(fmt(.broker.cpu_s * 1e6 / .delivered)) | \(fmt2(.broker_syscr / .delivered)) | \(fmt2(.broker_syscw / .delivered)) | \(fmt(.latency.p50_us)) | \(fmt(.latency.p99_us)) | \(fmt(.latency.p999_us)) | \(fmt(.loadavg1 // 0)) |")
 ' "$results"

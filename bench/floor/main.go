@@ -18,6 +18,7 @@
 // -timeout.
 //
 //	floor -addr 127.0.0.1:1884 [-timeout 15m] [-syscalls raw|runtime]
+//	floor -wakeup 10s [-period 200us]
 //
 // -syscalls raw (the default) makes every system call with
 // syscall.RawSyscall, so the Go runtime never sees them (no P hand-off,
@@ -25,6 +26,11 @@
 // runtime makes them the way the standard library does (syscall.Syscall:
 // the runtime is told the thread may block), which adds the scheduler's
 // bookkeeping around each call and shows what that part costs.
+//
+// -wakeup D relays nothing: for D it sleeps -period at a time (one thread,
+// clock_nanosleep) and prints how late each wake-up was (p50, p99, p99.9,
+// max): the scheduling delay this machine adds to any process on the CPU
+// it is pinned to, the part of a latency tail no broker can remove.
 package main
 
 import (
@@ -39,7 +45,17 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:1884", "loopback address to listen on")
 	timeout := flag.Duration("timeout", 15*time.Minute, "exit after this long, whatever happens")
 	mode := flag.String("syscalls", "raw", "raw | runtime: how system calls are made")
+	wakeup := flag.Duration("wakeup", 0, "measure wake-up delays for this long instead of relaying")
+	period := flag.Duration("period", 200*time.Microsecond, "sleep per wake-up with -wakeup")
 	flag.Parse()
+
+	if *wakeup > 0 {
+		if err := probeWakeups(min(*wakeup, *timeout), *period); err != nil {
+			fmt.Fprintf(os.Stderr, "floor: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	ap, err := net.ResolveTCPAddr("tcp4", *addr)
 	if err != nil || ap.IP == nil || !ap.IP.IsLoopback() {
