@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -78,24 +79,65 @@ type relay struct {
 	subs  []*conn
 	dirty []*conn
 	n     counts
+	stop  atomic.Bool // serve returns within a second once it is set
 }
 
 func run(addr *net.TCPAddr, timeout time.Duration, sc syscalls) error {
-	rl := &relay{sc: sc, conns: map[int]*conn{}}
+	rl, err := newRelay(addr, sc)
+	if err != nil {
+		return err
+	}
+	defer rl.close()
+	fmt.Fprintf(os.Stderr, "floor: listening on %v (pid %d)\n", rl.addr(), os.Getpid())
+	return rl.serve(time.Now().Add(timeout))
+}
+
+// newRelay listens on addr (port 0: any free port).
+func newRelay(addr *net.TCPAddr, sc syscalls) (*relay, error) {
+	rl := &relay{sc: sc, conns: map[int]*conn{}, lfd: -1, epfd: -1}
 	var err error
 	if rl.lfd, err = listen(addr); err != nil {
-		return err
+		return nil, err
 	}
 	if rl.epfd, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err != nil {
-		return fmt.Errorf("epoll_create1: %w", err)
+		rl.close()
+		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
 	if err := rl.ctl(syscall.EPOLL_CTL_ADD, rl.lfd, syscall.EPOLLIN); err != nil {
-		return err
+		rl.close()
+		return nil, err
 	}
-	fmt.Fprintf(os.Stderr, "floor: listening on %v (pid %d)\n", addr, os.Getpid())
-	deadline := time.Now().Add(timeout)
+	return rl, nil
+}
+
+// addr is the address the relay listens on.
+func (rl *relay) addr() *net.TCPAddr {
+	sa, err := syscall.Getsockname(rl.lfd)
+	if sa4, ok := sa.(*syscall.SockaddrInet4); ok && err == nil {
+		return &net.TCPAddr{IP: net.IP(sa4.Addr[:]), Port: sa4.Port}
+	}
+	return nil
+}
+
+// close closes the listener, the epoll set and every connection.
+func (rl *relay) close() {
+	for fd := range rl.conns {
+		syscall.Close(fd)
+	}
+	clear(rl.conns)
+	if rl.epfd >= 0 {
+		syscall.Close(rl.epfd)
+	}
+	if rl.lfd >= 0 {
+		syscall.Close(rl.lfd)
+	}
+}
+
+// serve relays until deadline (checked at least once a second).
+func (rl *relay) serve(deadline time.Time) error {
+	sc := rl.sc
 	ev := make([]syscall.EpollEvent, maxEvents)
-	for time.Now().Before(deadline) {
+	for time.Now().Before(deadline) && !rl.stop.Load() {
 		n, e := sc.wait(rl.epfd, ev, 1000)
 		rl.n.waits++
 		if e == syscall.EINTR {
@@ -142,9 +184,11 @@ func listen(addr *net.TCPAddr) (int, error) {
 	sa := &syscall.SockaddrInet4{Port: addr.Port}
 	copy(sa.Addr[:], addr.IP.To4())
 	if err := syscall.Bind(fd, sa); err != nil {
+		syscall.Close(fd)
 		return 0, fmt.Errorf("bind %v: %w", addr, err)
 	}
 	if err := syscall.Listen(fd, 128); err != nil {
+		syscall.Close(fd)
 		return 0, fmt.Errorf("listen: %w", err)
 	}
 	return fd, nil
