@@ -12,7 +12,11 @@ import (
 // broker goes idle, so a paced load that goes idle between messages paid
 // for a sysmon wake-up, its context switches and its polling, on the
 // broker's core for every burst (docs/benchmarks.md, "Paced CPU and
-// latency: the floor").
+// latency: the floor"). The price: the runtime cannot hand this thread's P
+// to another goroutine during the call, which matters only for a long
+// write; the kernel copies at most a socket buffer's worth (a few MiB at
+// most, usually under 64 KiB here: flush.go gives held buffers past
+// maxHeldBytes to a writer goroutine, which uses conn.Write).
 func sysRead(fd int, b []byte) (int, error) {
 	var p unsafe.Pointer
 	if len(b) > 0 {
