@@ -24,7 +24,8 @@
 #                 (what a quiet machine would give); the kernel's RT
 #                 throttling still leaves 5 % of each CPU to the others
 #
-# Loopback only; every run is bounded by weir-bench's -timeout, every
+# Installs Debian's mosquitto and jq if they are missing. Loopback only;
+# every run is bounded by weir-bench's -timeout, every
 # broker is stopped after its run, and the floor exits by itself after
 # 2 minutes whatever happens.
 set -euo pipefail
@@ -47,6 +48,18 @@ log() { printf '%s\n' "$*" >&2; }
 cleanup() { [ -z "$bpid" ] || kill -KILL "$bpid" 2>/dev/null || true; }
 trap cleanup EXIT
 
+# Debian's mosquitto for the broker, jq for the results.
+missing=""
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$missing mosquitto"
+command -v jq >/dev/null || missing="$missing jq"
+if [ -n "$missing" ]; then
+	log "installing Debian packages:$missing"
+	SUDO=""
+	[ "$(id -u)" = 0 ] || SUDO=sudo
+	$SUDO apt-get update -qq
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
 mosq=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 log "building weir, weir-bench and floor into $work"
 CGO_ENABLED=0 $GO build -trimpath -o "$work/weir" ./cmd/weir
