@@ -17,7 +17,7 @@ func (c *client) tryWrite(b []byte) (int, error) {
 	var werr error
 	err := c.raw.Write(func(fd uintptr) bool {
 		for {
-			n, werr = syscall.Write(int(fd), b)
+			n, werr = sysWrite(int(fd), b)
 			if werr != syscall.EINTR {
 				return true // done, whatever the result: never wait
 			}
@@ -48,7 +48,7 @@ func (s *sockReader) ReadLazy(get func() []byte, drop func()) (int, error) {
 	var rerr error
 	err := s.raw.Read(func(fd uintptr) bool {
 		for {
-			n, rerr = syscall.Read(int(fd), get())
+			n, rerr = sysRead(int(fd), get())
 			if rerr != syscall.EINTR {
 				break
 			}
