@@ -290,6 +290,9 @@ func (c *client) readLoop() error {
 			c.releaseHolds() // before waiting for input
 		}
 		pkt, err := c.rd.ReadPacket()
+		if err != nil && c.midPacketAtPark(err) {
+			pkt, err = c.rd.ReadPacket() // the rest, within the keep-alive
+		}
 		if err == nil {
 			err = c.handleHeld(pkt)
 		} else if c.parkDue(err) {
@@ -331,6 +334,33 @@ func (c *client) readWindow() (window, every time.Duration, park bool) {
 		}
 	}
 	return window, every, park
+}
+
+// midPacketAtPark handles the time to park passing while part of a packet
+// is buffered (a slow link trickling a large PUBLISH): the connection
+// cannot be parked, and must not end before its keep-alive has passed
+// without a whole packet [MQTT-3.1.2-24] (with no keep-alive, ever). It
+// sets the read deadline to the keep-alive's, counted from when it was
+// last armed, and reports whether the caller is to read on.
+//
+//go:noinline
+func (c *client) midPacketAtPark(err error) bool {
+	if !c.parkable || c.rd.Buffered() == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	if _, _, park := c.readWindow(); !park {
+		return false
+	}
+	if c.keepAlive == 0 {
+		c.conn.SetReadDeadline(time.Time{})
+		return true
+	}
+	left := c.keepAlive + c.keepAlive/16 - c.srv.mono().sub(c.armed)
+	if left <= 0 {
+		return false
+	}
+	c.conn.SetReadDeadline(time.Now().Add(left))
+	return true
 }
 
 // parkDue reports whether the read error err is the time to park: the

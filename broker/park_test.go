@@ -239,3 +239,60 @@ func TestParkedIdleConnectionsCost(t *testing.T) {
 		t.Errorf("live heap %.0f B per parked connection (both ends), want at most %d", heapPer, 4<<10)
 	}
 }
+
+// TestPausedMidPacketNotParkedOrClosed: a client that pauses longer than
+// the time to park in the middle of a packet (a slow or lossy link
+// trickling a large PUBLISH) is neither parked (its bytes so far are in
+// the read buffer) nor disconnected: only its keep-alive bounds the wait
+// for the rest of the packet [MQTT-3.1.2-24]. With no keep-alive it may
+// wait longer still.
+func TestPausedMidPacketNotParkedOrClosed(t *testing.T) {
+	for _, ka := range []uint16{60, 0} {
+		t.Run(fmt.Sprint("keepalive=", ka), func(t *testing.T) {
+			t.Parallel()
+			b := brokertest.Start(t, nil)
+			c := b.DialRaw(t)
+			c.Connect(t, &mqtt.Connect{ClientID: "slow-link", CleanStart: true, KeepAlive: ka})
+			pkt, err := (&mqtt.Publish{QoS: 1, PacketID: 9, Topic: []byte("slow/t"), Payload: make([]byte, 2000)}).AppendTo(nil, mqtt.V5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Conn.Write(pkt[:1000]); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(broker.ParkAfter + 1500*time.Millisecond)
+			if _, err := c.Conn.Write(pkt[1000:]); err != nil {
+				t.Fatalf("the rest of the packet: %v (disconnected mid-packet)", err)
+			}
+			if p := c.Expect(t, mqtt.PUBACK).(*mqtt.Puback); p.PacketID != 9 {
+				t.Fatalf("PUBACK for %d, want 9", p.PacketID)
+			}
+			c.Send(t, &mqtt.Pingreq{})
+			c.Expect(t, mqtt.PINGRESP)
+		})
+	}
+}
+
+// TestStalledMidPacketKeepAlive: a client stalled in the middle of a
+// packet is still disconnected once 1.5 × its keep-alive has passed
+// without a whole packet [MQTT-3.1.2-24], although the time to park
+// passed first.
+func TestStalledMidPacketKeepAlive(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	c := b.DialRaw(t)
+	c.Connect(t, &mqtt.Connect{ClientID: "stalled", CleanStart: true, KeepAlive: 2})
+	start := time.Now()
+	if _, err := c.Conn.Write([]byte{0x32, 0x40, 0x00, 0x01, 't'}); err != nil { // a PUBLISH cut short
+		t.Fatal(err)
+	}
+	c.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, err := c.Read(10 * time.Second); err != nil {
+			break // closed (after the DISCONNECT 0x8D)
+		}
+	}
+	// 1.5 × 2 s, plus the keepAlive/16 a reader's deadline allows.
+	if took := time.Since(start); took < 3*time.Second || took > 5*time.Second {
+		t.Fatalf("closed %v after the stall, want between 3 s and 5 s", took.Round(time.Millisecond))
+	}
+}
