@@ -296,3 +296,28 @@ func TestStalledMidPacketKeepAlive(t *testing.T) {
 		t.Fatalf("closed %v after the stall, want between 3 s and 5 s", took.Round(time.Millisecond))
 	}
 }
+
+// TestParkedConnectionLostPublishesWill: a parked client whose network
+// connection goes without a DISCONNECT has its will published
+// [MQTT-3.1.2-8], promptly: the epoll set sees the close.
+func TestParkedConnectionLostPublishesWill(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	watcher := b.DialRaw(t)
+	watcher.Connect(t, &mqtt.Connect{ClientID: "watcher", CleanStart: true})
+	watcher.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "wills/#", QoS: 1}}})
+	watcher.Expect(t, mqtt.SUBACK)
+
+	dev := b.DialRaw(t)
+	dev.Connect(t, &mqtt.Connect{ClientID: "device", CleanStart: true, KeepAlive: 600,
+		Will: &mqtt.Will{Topic: "wills/device", Payload: []byte("gone"), QoS: 1}})
+	waitParked(t, b, 2)
+	lost := time.Now()
+	dev.Conn.Close()
+	p := watcher.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+	if string(p.Topic) != "wills/device" || string(p.Payload) != "gone" {
+		t.Fatalf("watcher got %s %q, want the will", p.Topic, p.Payload)
+	}
+	if took := time.Since(lost); took > 2*time.Second {
+		t.Fatalf("will published %v after the connection was lost", took)
+	}
+}
