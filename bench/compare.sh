@@ -48,7 +48,7 @@ results=$work/results.jsonl
 : >"$results"
 bpid=""
 
-log() { printf '%s\n' "$*" >&2; }
+. "$root/bench/lib.sh"
 
 cleanup() {
 	if [ -n "$bpid" ] && kill -0 "$bpid" 2>/dev/null; then
@@ -93,7 +93,6 @@ if [ "$PIN" = yes ]; then
 fi
 
 # --- ports -------------------------------------------------------------
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pick_port() {
 	local p
 	for _ in $(seq 200); do
@@ -110,44 +109,10 @@ mport=$(pick_port)
 wport=$(pick_port "$mport")
 
 # --- broker configs ----------------------------------------------------
-mosq_conf() { # persist(true|false)
-	cat <<EOF
-listener $mport 127.0.0.1
-allow_anonymous true
-user $(id -un)
-persistence $1
-persistence_location $work/mosquitto-data/
-autosave_interval 0
-max_queued_messages 10000000
-max_inflight_messages 100
-max_connections -1
-log_dest stderr
-log_type error
-log_type warning
-EOF
-}
-weir_conf() { # durability
-	cat <<EOF
-listeners:
-  tcp: "127.0.0.1:$wport"
-  websocket: "-"
-limits:
-  max_connections: 20000
-  max_inflight: 100
-  max_queued_messages: 10000000
-  max_queued_bytes: 4GiB
-  outbound_buffer_bytes: 256MiB
-  slow_consumer_timeout: 5m
-log:
-  level: warn
-durability: $1
-data_dir: "$work/weir-data"
-EOF
-}
-mosq_conf false >"$work/mosquitto.conf"
-mosq_conf true >"$work/mosquitto-persist.conf"
-weir_conf none >"$work/weir-none.yaml"
-weir_conf process >"$work/weir-process.yaml"
+mosq_conf "$mport" false "$work/mosquitto-data" >"$work/mosquitto.conf"
+mosq_conf "$mport" true "$work/mosquitto-data" >"$work/mosquitto-persist.conf"
+weir_conf "$wport" none "$work/weir-data" >"$work/weir-none.yaml"
+weir_conf "$wport" process "$work/weir-data" >"$work/weir-process.yaml"
 
 # --- broker lifecycle --------------------------------------------------
 port=""
@@ -209,19 +174,6 @@ variants_of() {
 	idle) echo mosquitto weir-none weir-process ;;
 	backlog) echo mosquitto-persist weir-process ;;
 	*) echo mosquitto weir-none ;;
-	esac
-}
-flags_of() {
-	case $1 in
-	fanin-q0) echo -scenario fanin -pubs 100 -msgs 10000 -qos 0 ;;
-	fanin-q1) echo -scenario fanin -pubs 100 -msgs 1000 -qos 1 ;;
-	fanin-q2) echo -scenario fanin -pubs 100 -msgs 500 -qos 2 ;;
-	paced-q1) echo -scenario latency -rate 20000 -duration 10s -qos 1 ;;
-	fanout-q0) echo -scenario fanout -subs 1000 -msgs 300 -qos 0 ;;
-	fanout-q1) echo -scenario fanout -subs 1000 -msgs 100 -qos 1 ;;
-	latency-q1) echo -scenario latency -rate 5000 -duration 5s -qos 1 ;;
-	conns) echo -scenario conns -conns 10000 -hold 2s ;;
-	idle) echo -scenario conns -conns 0 -hold 2s ;;
 	esac
 }
 run_case() { # case variant

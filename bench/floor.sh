@@ -44,7 +44,7 @@ work=$(mktemp -d /tmp/weir-floor.XXXXXX)
 results=$work/results.jsonl
 : >"$results"
 bpid=""
-log() { printf '%s\n' "$*" >&2; }
+. "$root/bench/lib.sh"
 cleanup() { [ -z "$bpid" ] || kill -KILL "$bpid" 2>/dev/null || true; }
 trap cleanup EXIT
 
@@ -66,38 +66,11 @@ CGO_ENABLED=0 $GO build -trimpath -o "$work/weir" ./cmd/weir
 CGO_ENABLED=0 $GO build -trimpath -o "$work/weir-bench" ./cmd/weir-bench
 CGO_ENABLED=0 $GO build -trimpath -o "$work/floor" ./bench/floor
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port=$((20000 + RANDOM % 10000))
 while ! port_free "$port"; do port=$((20000 + RANDOM % 10000)); done
 
-cat >"$work/mosquitto.conf" <<EOF
-listener $port 127.0.0.1
-allow_anonymous true
-user $(id -un)
-persistence false
-max_queued_messages 10000000
-max_inflight_messages 100
-max_connections -1
-log_dest stderr
-log_type error
-log_type warning
-EOF
-cat >"$work/weir.yaml" <<EOF
-listeners:
-  tcp: "127.0.0.1:$port"
-  websocket: "-"
-limits:
-  max_connections: 20000
-  max_inflight: 100
-  max_queued_messages: 10000000
-  max_queued_bytes: 4GiB
-  outbound_buffer_bytes: 256MiB
-  slow_consumer_timeout: 5m
-log:
-  level: warn
-durability: none
-data_dir: "$work/weir-data"
-EOF
+mosq_conf "$port" false "$work/mosquitto-data" >"$work/mosquitto.conf"
+weir_conf "$port" none "$work/weir-data" >"$work/weir.yaml"
 
 pin=(taskset -c "$BROKER_CPU")
 lpin=(taskset -c "$LOADER_CPU")
@@ -141,13 +114,6 @@ stop_broker() {
 		sleep 0.05
 	done
 }
-flags_of() {
-	case $1 in
-	paced-q1) echo -scenario latency -rate 20000 -duration 10s -qos 1 ;;
-	latency-q1) echo -scenario latency -rate 5000 -duration 5s -qos 1 ;;
-	esac
-}
-
 log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for rep in $(seq "$REPS"); do
 	log "repetition $rep of $REPS"
