@@ -4,9 +4,5 @@ package broker
 // it reads after CONNECT, before handling it. Call it before Serve.
 func SetTestHookPacket(s *Server, f func(pkt []byte)) { s.testHookPacket = f }
 
-// ParkedCount returns how many of s's connections are parked
-// (park_linux.go).
-func ParkedCount(s *Server) int { return s.parkedCount() }
-
 // ParkAfter is how long an idle connection waits before it is parked.
 const ParkAfter = parkAfter

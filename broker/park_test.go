@@ -24,7 +24,7 @@ import (
 func waitParked(t *testing.T, b *brokertest.Broker, n int) {
 	t.Helper()
 	brokertest.Eventually(t, 10*time.Second, func() error {
-		if got := broker.ParkedCount(b.Server); got != n {
+		if got := b.Server.Stats().Parked; got != n {
 			return fmt.Errorf("%d connections parked, want %d", got, n)
 		}
 		return nil
@@ -114,7 +114,7 @@ func TestParkedShutdown(t *testing.T) {
 	}
 	c.ExpectDisconnect(t, mqtt.ServerShuttingDown)
 	c311.ExpectClosed(t)
-	if got := broker.ParkedCount(b.Server); got != 0 {
+	if got := b.Server.Stats().Parked; got != 0 {
 		t.Errorf("%d connections parked after Shutdown", got)
 	}
 }

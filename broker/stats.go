@@ -67,6 +67,7 @@ func (s *Server) drop(r dropReason, client string) {
 // StatsSnapshot is a copy of the server's counters at one moment.
 type StatsSnapshot struct {
 	Connections      int              // connections open now
+	Parked           int              // of those, idle ones without a reader goroutine (park_linux.go)
 	ConnectionsTotal int64            // connections accepted since start
 	Refused          int64            // CONNECTs refused
 	BadPackets       int64            // connections closed for malformed or forbidden packets
@@ -90,6 +91,7 @@ func (s *Stats) snapshot(srv *Server) StatsSnapshot {
 	srv.mu.Unlock()
 	snap := StatsSnapshot{
 		Connections:      conns,
+		Parked:           srv.parkedCount(),
 		ConnectionsTotal: s.connectionsTotal.Load(),
 		Refused:          s.refused.Load(),
 		BadPackets:       s.badPackets.Load(),
