@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -51,7 +52,7 @@ func BenchmarkFanInQoS1(b *testing.B) {
 }
 
 func benchFanIn(b *testing.B, sub, mode string) {
-	opts := &broker.Options{MaxQueuedMessages: 1 << 30, MaxQueuedBytes: 1 << 40}
+	opts := &broker.Options{MaxQueuedMessages: 1 << 30, MaxQueuedBytes: math.MaxInt}
 	if mode != "none" {
 		d := badgerstore.Process
 		if mode == "sync" {
