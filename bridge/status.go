@@ -13,9 +13,8 @@ type Status struct {
 	Connected bool
 	// OutboxMessages and OutboxBytes are the messages waiting to go
 	// upstream (not counting InFlight); OldestAge is how long the oldest
-	// of those held in memory has waited there (see
-	// broker.InternalStatus.Oldest: a lower bound once the outbox spilled
-	// to disk).
+	// of those has waited (broker.InternalStatus.Oldest: to the second,
+	// also across restarts).
 	OutboxMessages int
 	OutboxBytes    int64
 	InFlight       int

@@ -166,10 +166,10 @@ type InternalStatus struct {
 	Queued      int   // messages waiting, in memory and in the store
 	QueuedBytes int64 // their size
 	Inflight    int   // sent and not yet acknowledged
-	// Oldest is when the oldest waiting message in memory was queued, or
-	// read back into memory from the store (so after an outage longer
-	// than the memory window, or a restart, it understates the age).
-	// Zero if none is in memory.
+	// Oldest is when the oldest waiting message was queued (to the
+	// second once it has been through the store; for entries written by
+	// versions before the time was recorded, when it was read back).
+	// Zero if none is held in memory (the oldest waiting messages are).
 	Oldest time.Time
 }
 
@@ -188,6 +188,11 @@ func (s *Server) InternalStatus(id string) InternalStatus {
 		Inflight: len(ss.inflight)}
 	if ss.queueLen() > 0 {
 		st.Oldest = ss.queue[ss.queueHead].queued
+		if ss.queueLen() > ss.liveCount { // live-first: the backlog's head is older
+			if t := ss.queue[ss.queueHead+ss.liveCount].queued; t.Before(st.Oldest) {
+				st.Oldest = t
+			}
+		}
 	}
 	return st
 }

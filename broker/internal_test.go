@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -245,5 +246,62 @@ func TestInternalResendReleased(t *testing.T) {
 				return nil
 			})
 		})
+	}
+}
+
+// TestInternalOldestSurvivesRestart: the time the oldest waiting message
+// of an internal session was queued is stored with its entry, so the
+// status still reports it after a restart instead of the time the queue
+// was read back.
+func TestInternalOldestSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	const id = broker.InternalPrefix + "age"
+	srv, st, addr := startOnStore(t, dir)
+	if err := srv.RegisterInternal(broker.InternalOptions{ID: id}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := srv.DialInternal(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := brokertest.NewRaw(conn, mqtt.V5)
+	c := &mqtt.Connect{ClientID: "ignored"}
+	c.Props.SessionExpiry = 0xFFFFFFFF
+	r.Connect(t, c)
+	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "age/#", QoS: 1}}})
+	r.Expect(t, mqtt.SUBACK)
+	r.Send(t, &mqtt.Disconnect{})
+	conn.Close()
+
+	pc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := brokertest.NewRaw(pc, mqtt.V5)
+	pub.Connect(t, &mqtt.Connect{ClientID: "pub", CleanStart: true})
+	before := time.Now()
+	for i := range 3 {
+		pub.Send(t, &mqtt.Publish{QoS: 1, PacketID: uint16(i + 1), Topic: []byte("age/t"), Payload: []byte("x")})
+		pub.Expect(t, mqtt.PUBACK)
+	}
+	pc.Close()
+	if o := srv.InternalStatus(id).Oldest; o.Before(before) || o.After(time.Now()) {
+		t.Fatalf("oldest queued at %v, want between %v and now", o, before)
+	}
+	time.Sleep(1100 * time.Millisecond) // the restart comes a second later at least
+	stopOnStore(t, srv, st)
+
+	srv, st, _ = startOnStore(t, dir)
+	defer stopOnStore(t, srv, st)
+	if err := srv.RegisterInternal(broker.InternalOptions{ID: id}); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.InternalStatus(id)
+	if got.Queued != 3 {
+		t.Fatalf("after the restart %d queued, want 3", got.Queued)
+	}
+	// Kept to the second.
+	if got.Oldest.Before(before.Truncate(time.Second)) || got.Oldest.After(before.Add(time.Second)) {
+		t.Fatalf("after the restart the oldest was queued at %v, want %v (to the second)", got.Oldest, before)
 	}
 }

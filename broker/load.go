@@ -106,7 +106,7 @@ func (s *Server) loadQueue(ss *session) error {
 // for, with its packet id and state if it was in flight.
 func (s *Server) storedOutMsg(e store.QueueEntry, m *store.Message) *outMsg {
 	return &outMsg{seq: e.Seq, msg: m, qos: e.QoS, retain: e.Retain, subIDs: e.SubIDs,
-		pid: e.PacketID, state: e.State, persisted: true, group: s.sharedGroup(e.Group)}
+		pid: e.PacketID, state: e.State, persisted: true, group: s.sharedGroup(e.Group), queued: e.Queued}
 }
 
 // sharedGroup returns the shared group a queue entry recorded (nil for

@@ -103,6 +103,7 @@ func (r *router) route(m *store.Message, b *store.Batch) []delivery {
 	r.msg = nil
 	stored := false
 	size := m.Size()
+	var now time.Time // for internal sessions' entries (QueueEntry.Queued)
 	r.refused = false
 	for i := range r.list {
 		d := &r.list[i]
@@ -115,7 +116,7 @@ func (r *router) route(m *store.Message, b *store.Batch) []delivery {
 			continue
 		}
 		seq, persist, res := d.s.reserveLocked(d.qos, size)
-		persistent := d.s.persistent()
+		persistent, internal := d.s.persistent(), d.s.outbox != nil
 		d.s.mu.Unlock()
 		if res != reserved {
 			// A QoS 1/2 message a persistent session has no room for is
@@ -133,8 +134,15 @@ func (r *router) route(m *store.Message, b *store.Batch) []delivery {
 				b.PutMessage(m)
 				stored = true
 			}
-			b.Enqueue(d.s.id, store.QueueEntry{Seq: seq, MsgID: m.ID, QoS: d.qos, Retain: d.retain, SubIDs: d.subIDs, Size: size,
-				Group: sharedFilter(d.group)})
+			e := store.QueueEntry{Seq: seq, MsgID: m.ID, QoS: d.qos, Retain: d.retain, SubIDs: d.subIDs, Size: size,
+				Group: sharedFilter(d.group)}
+			if internal {
+				if now.IsZero() {
+					now = time.Now()
+				}
+				e.Queued = now
+			}
+			b.Enqueue(d.s.id, e)
 		}
 	}
 	return r.list

@@ -135,7 +135,9 @@ func (ss *session) queueLen() int { return len(ss.queue) - ss.queueHead }
 func (ss *session) pushLocked(om *outMsg) {
 	ss.queue = append(ss.queue, om)
 	ss.queueBytes += om.msg.Size()
-	if ss.outbox != nil {
+	if ss.outbox != nil && om.queued.IsZero() {
+		// Read back from the store, it keeps the time it was queued
+		// (QueueEntry.Queued) if its entry has one.
 		om.queued = time.Now()
 	}
 }
@@ -493,7 +495,8 @@ func (ss *session) allocPIDLocked() uint16 {
 
 func (ss *session) entry(om *outMsg) store.QueueEntry {
 	return store.QueueEntry{Seq: om.seq, MsgID: om.msg.ID, QoS: om.qos, Retain: om.retain,
-		SubIDs: om.subIDs, PacketID: om.pid, State: om.state, Size: om.msg.Size(), Group: sharedFilter(om.group)}
+		SubIDs: om.subIDs, PacketID: om.pid, State: om.state, Size: om.msg.Size(), Group: sharedFilter(om.group),
+		Queued: om.queued}
 }
 
 func (ss *session) dequeueOp(b *store.Batch, om *outMsg) {

@@ -94,6 +94,11 @@ type QueueEntry struct {
 	// queue's bytes can be counted without reading its messages
 	// (QueueEntries). 0: unknown.
 	Size int
+	// Queued is when the message was queued for the session, kept to the
+	// second; zero if not recorded (the broker records it for internal
+	// sessions, whose status reports the age of the oldest waiting
+	// message, also after a restart).
+	Queued time.Time
 	// Group is the shared subscription ("$share/{group}/{filter}") the
 	// message came through, "" if none: a shared message a member did not
 	// complete goes to another member, also after it was read back from

@@ -20,9 +20,13 @@ import (
 // (as a *CorruptError naming its key) and never read as something else.
 const valueV1 = 1
 
-// entryV2 is the queue-entry encoding that adds the message's Size; V1
-// entries (written before) still decode, with Size 0 (unknown).
-const entryV2 = 2
+// entryV2 is the queue-entry encoding that adds the message's Size and
+// shared Group, entryV3 the time it was queued; older entries still
+// decode, with what they lack zero (unknown).
+const (
+	entryV2 = 2
+	entryV3 = 3
+)
 
 // ErrCorrupt is matched (errors.Is) by every error about stored data that
 // cannot be decoded.
@@ -192,8 +196,9 @@ func (d *decoder) end() error {
 	return d.err
 }
 
-// Queue entry: version (entryV2), MsgID, QoS, State|Retain<<7, PacketID,
-// SubIDs, Size, Group. Version 1 had neither Size nor Group.
+// Queue entry: version (entryV3), MsgID, QoS, State|Retain<<7, PacketID,
+// SubIDs, Size, Group, Queued (Unix seconds, zig-zag; 0 for none).
+// Version 2 had no Queued, version 1 neither Size nor Group.
 
 func encodeEntry(e *store.QueueEntry) ([]byte, error) {
 	if e.QoS > 2 {
@@ -203,7 +208,7 @@ func encodeEntry(e *store.QueueEntry) ([]byte, error) {
 		return nil, fmt.Errorf("badgerstore: queue entry Seq %d: invalid state %d", e.Seq, e.State)
 	}
 	enc := encoder{b: make([]byte, 0, 16+2*len(e.SubIDs)+len(e.Group))}
-	enc.byte(entryV2)
+	enc.byte(entryV3)
 	enc.uvarint(e.MsgID)
 	enc.byte(e.QoS)
 	st := byte(e.State)
@@ -218,6 +223,11 @@ func encodeEntry(e *store.QueueEntry) ([]byte, error) {
 	}
 	enc.uvarint(uint64(max(e.Size, 0)))
 	enc.str(e.Group)
+	var queued int64
+	if !e.Queued.IsZero() {
+		queued = e.Queued.Unix()
+	}
+	enc.varint(queued)
 	return enc.b, nil
 }
 
@@ -226,7 +236,7 @@ func decodeEntry(v []byte) (store.QueueEntry, error) {
 	d := decoder{b: v}
 	var e store.QueueEntry
 	ver := d.byte("queue entry encoding version")
-	if d.err == nil && ver != valueV1 && ver != entryV2 {
+	if d.err == nil && ver != valueV1 && ver != entryV2 && ver != entryV3 {
 		d.fail("unknown queue entry encoding version %d", ver)
 	}
 	e.MsgID = d.uvarint("MsgID")
@@ -239,9 +249,14 @@ func decodeEntry(v []byte) (store.QueueEntry, error) {
 			e.SubIDs[i] = d.int("SubID")
 		}
 	}
-	if ver == entryV2 {
+	if ver >= entryV2 {
 		e.Size = int(d.uint("Size", math.MaxInt32))
 		e.Group = d.str("Group")
+	}
+	if ver >= entryV3 {
+		if sec := d.varint("Queued"); sec != 0 {
+			e.Queued = time.Unix(sec, 0)
+		}
 	}
 	if d.err == nil {
 		switch {

@@ -203,7 +203,28 @@ func TestDecodeEntryV1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e, err := decodeEntry(enc); err != nil || e.Size != 100 || enc[0] != entryV2 {
-		t.Errorf("current encoding: version %d, decoded Size %d, %v; want version %d, Size 100", enc[0], e.Size, err, entryV2)
+	if e, err := decodeEntry(enc); err != nil || e.Size != 100 || enc[0] != entryV3 {
+		t.Errorf("current encoding: version %d, decoded Size %d, %v; want version %d, Size 100", enc[0], e.Size, err, entryV3)
+	}
+}
+
+// TestDecodeEntryV2: entries written before the queueing time was
+// recorded decode with Queued zero; the current encoding keeps it to the
+// second.
+func TestDecodeEntryV2(t *testing.T) {
+	// version 2, MsgID 300, QoS 1, state Queued, PacketID 0, no SubIDs,
+	// Size 100, Group ""
+	v := []byte{2, 0xac, 0x02, 1, 0, 0, 0, 100, 0}
+	e, err := decodeEntry(v)
+	if err != nil || e.MsgID != 300 || e.Size != 100 || !e.Queued.IsZero() {
+		t.Fatalf("decoded %+v, %v; want MsgID 300, Size 100, no Queued", e, err)
+	}
+	at := time.Date(2026, 11, 25, 21, 30, 15, 999, time.UTC)
+	enc, err := encodeEntry(&store.QueueEntry{MsgID: 300, QoS: 1, Size: 100, Queued: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := decodeEntry(enc); err != nil || !e.Queued.Equal(at.Truncate(time.Second)) {
+		t.Errorf("Queued %v (%v), want %v", e.Queued, err, at.Truncate(time.Second))
 	}
 }

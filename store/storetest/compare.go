@@ -160,6 +160,10 @@ func diffEntry(want, got store.QueueEntry) string {
 	if got.Group != want.Group {
 		d = append(d, fmt.Sprintf("Group = %q, want %q", got.Group, want.Group))
 	}
+	// Kept to the second (QueueEntry.Queued).
+	if got.Queued.IsZero() != want.Queued.IsZero() || got.Queued.Unix() != want.Queued.Unix() {
+		d = append(d, fmt.Sprintf("Queued = %v, want %v", got.Queued, want.Queued))
+	}
 	return strings.Join(d, "; ")
 }
 

@@ -3,6 +3,7 @@ package storetest
 import (
 	"math"
 	"testing"
+	"time"
 
 	"github.com/weirmq/weir/store"
 )
@@ -14,7 +15,7 @@ func sharedSetup(h *harness) (m *store.Message, e1, e2, e3 store.QueueEntry) {
 	m = fullMessage(1, "shared/topic")
 	e1 = store.QueueEntry{Seq: 1, MsgID: 1, QoS: 1, SubIDs: []int{1, 2}}
 	e2 = store.QueueEntry{Seq: 10, MsgID: 1, QoS: 2, Retain: true, SubIDs: []int{268435455}, PacketID: 7, State: store.EntrySent,
-		Group: "$share/g/shared/topic"}
+		Group: "$share/g/shared/topic", Queued: time.Date(2026, 11, 25, 21, 0, 0, 0, time.UTC)}
 	e3 = store.QueueEntry{Seq: 256, MsgID: 1, QoS: 2, PacketID: 65535, State: store.EntryReleased}
 	b := new(store.Batch)
 	b.PutMessage(m)
