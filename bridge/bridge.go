@@ -23,6 +23,7 @@ type Local interface {
 	DialInternal(id string) (net.Conn, error)
 	InternalStatus(id string) broker.InternalStatus
 	RemoveUnregisteredInternal(prefix string) map[string]broker.InternalStatus
+	RemoveRetained(filter string) int
 	Options() broker.Options
 }
 
@@ -234,9 +235,9 @@ func Start(srv Local, cfgs []Config, log *slog.Logger) (*Bridges, error) {
 }
 
 // removeStale deletes the outboxes (and status sessions) of bridges that
-// are no longer configured: nothing would ever send what they hold, and
-// their subscriptions would keep filling them. Each is logged with what
-// it held.
+// are no longer configured — nothing would ever send what they hold, and
+// their subscriptions would keep filling them — and their retained status
+// topics. Each is logged with what it held.
 func removeStale(srv Local, log *slog.Logger) {
 	if log == nil {
 		log = slog.Default()
@@ -246,8 +247,9 @@ func removeStale(srv Local, log *slog.Logger) {
 		if name == id {
 			continue // a status session: it holds nothing worth a line
 		}
+		status := srv.RemoveRetained(SysPrefix + name + "/#")
 		log.Warn("bridge removed from the configuration: its outbox is deleted", "bridge", name,
-			"messages_not_forwarded", st.Queued+st.Inflight, "bytes", st.QueuedBytes)
+			"messages_not_forwarded", st.Queued+st.Inflight, "bytes", st.QueuedBytes, "status_topics_removed", status)
 	}
 }
 

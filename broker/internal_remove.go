@@ -1,6 +1,11 @@
 package broker
 
-import "strings"
+import (
+	"strings"
+	"time"
+
+	"github.com/weirmq/weir/store"
+)
 
 // RemoveUnregisteredInternal ends every internal session whose id starts
 // with prefix and that no RegisterInternal call claimed — the outbox of a
@@ -37,4 +42,25 @@ func (s *Server) RemoveUnregisteredInternal(prefix string) map[string]InternalSt
 		s.mu.Unlock()
 	}
 	return removed
+}
+
+// RemoveRetained deletes the retained messages whose topics match filter
+// — the status topics of a bridge removed from the configuration, for
+// instance — from memory and from the store, and returns how many.
+func (s *Server) RemoveRetained(filter string) int {
+	var topics []string
+	s.retained.Match(filter, time.Now(), func(m *store.Message) bool {
+		topics = append(topics, m.Topic)
+		return true
+	})
+	var b store.Batch
+	n := 0
+	for _, t := range topics {
+		if s.retained.Delete(t) != nil {
+			b.DeleteRetained(t)
+			n++
+		}
+	}
+	s.commit(&b, nil)
+	return n
 }
