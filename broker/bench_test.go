@@ -286,3 +286,59 @@ func (c *benchConn) consume(count int, received *atomic.Int64) error {
 	}
 	return nil
 }
+
+// BenchmarkFanOutQoS1: one publisher sends b.N QoS 1 messages of 64 bytes
+// on bench/t, pipelined with up to 10 unacknowledged, to 100 subscribers
+// of bench/# at QoS 1 (online, clean sessions, memory store). It times the
+// publish path — route (topic match, queue reservations), the deliveries
+// to 100 sessions and their writes — until every subscriber has every
+// message, and reports allocations per published message (so per 100
+// deliveries) and deliveries per second.
+//
+// Run: go test -run '^$' -bench BenchmarkFanOutQoS1 -benchtime 20000x -count 3 ./broker/
+func BenchmarkFanOutQoS1(b *testing.B) {
+	const subscribers = 100
+	brk := brokertest.Start(b, &broker.Options{MaxQueuedMessages: 1 << 30, MaxQueuedBytes: math.MaxInt})
+	n := b.N
+	subs := make([]*benchConn, subscribers)
+	for i := range subs {
+		sc := benchDial(b, brk.Addr, &mqtt.Connect{ProtocolLevel: mqtt.V5, CleanStart: true,
+			ClientID: fmt.Sprintf("bench-sub-%d", i)})
+		if err := sc.send(&mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "bench/#", QoS: 1}}}); err != nil {
+			b.Fatal(err)
+		}
+		if pkt, err := sc.rd.ReadPacket(); err != nil || mqtt.PeekType(pkt) != mqtt.SUBACK {
+			b.Fatalf("waiting for SUBACK: %v", err)
+		}
+		subs[i] = sc
+	}
+	pc := benchDial(b, brk.Addr, &mqtt.Connect{ProtocolLevel: mqtt.V5, CleanStart: true, ClientID: "bench-pub"})
+	payload := make([]byte, benchPayload)
+	var acked atomic.Int64
+	received := make([]atomic.Int64, subscribers)
+	subErrs := make(chan error, subscribers)
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i, sc := range subs {
+		go func() { subErrs <- sc.consume(n, &received[i]) }()
+	}
+	if err := pc.publishPipelined("bench/t", payload, n, &acked); err != nil {
+		b.Fatal(err)
+	}
+	deadline := time.After(benchTimeout)
+	for range subs {
+		select {
+		case err := <-subErrs:
+			if err != nil {
+				b.Fatalf("subscriber: %v", err)
+			}
+		case <-deadline:
+			b.Fatalf("subscribers not done after %v", benchTimeout)
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(n*subscribers)/elapsed.Seconds(), "deliveries/s")
+}
