@@ -290,13 +290,16 @@ func (c *client) readLoop() error {
 			c.releaseHolds() // before waiting for input
 		}
 		pkt, err := c.rd.ReadPacket()
-		if err != nil && c.midPacketAtPark(err) {
-			pkt, err = c.rd.ReadPacket() // the rest, within the keep-alive
+		if err != nil && c.atParkTime(err) {
+			if c.rd.Buffered() == 0 {
+				return errPark
+			}
+			if c.waitRestOfPacket() {
+				pkt, err = c.rd.ReadPacket()
+			}
 		}
 		if err == nil {
 			err = c.handleHeld(pkt)
-		} else if c.parkDue(err) {
-			return errPark
 		}
 		if err != nil {
 			return err
@@ -336,7 +339,19 @@ func (c *client) readWindow() (window, every time.Duration, park bool) {
 	return window, every, park
 }
 
-// midPacketAtPark handles the time to park passing while part of a packet
+// atParkTime reports whether the read error err is the deadline of the
+// time to park (readWindow), not the keep-alive's.
+//
+//go:noinline
+func (c *client) atParkTime(err error) bool {
+	if !c.parkable || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	_, _, park := c.readWindow()
+	return park
+}
+
+// waitRestOfPacket handles the time to park passing while part of a packet
 // is buffered (a slow link trickling a large PUBLISH): the connection
 // cannot be parked, and must not end before its keep-alive has passed
 // without a whole packet [MQTT-3.1.2-24] (with no keep-alive, ever). It
@@ -344,13 +359,7 @@ func (c *client) readWindow() (window, every time.Duration, park bool) {
 // last armed, and reports whether the caller is to read on.
 //
 //go:noinline
-func (c *client) midPacketAtPark(err error) bool {
-	if !c.parkable || c.rd.Buffered() == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
-		return false
-	}
-	if _, _, park := c.readWindow(); !park {
-		return false
-	}
+func (c *client) waitRestOfPacket() bool {
 	if c.keepAlive == 0 {
 		c.conn.SetReadDeadline(time.Time{})
 		return true
@@ -361,18 +370,6 @@ func (c *client) midPacketAtPark(err error) bool {
 	}
 	c.conn.SetReadDeadline(time.Now().Add(left))
 	return true
-}
-
-// parkDue reports whether the read error err is the time to park: the
-// deadline was parkAfter's and nothing of a packet is buffered.
-//
-//go:noinline
-func (c *client) parkDue(err error) bool {
-	if !c.parkable || c.rd.Buffered() > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
-		return false
-	}
-	_, _, park := c.readWindow()
-	return park
 }
 
 // handleHeld handles a packet with the connection held (flush.go).
