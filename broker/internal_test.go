@@ -12,9 +12,9 @@ import (
 )
 
 // dialInternal connects a raw MQTT 5.0 client to internal session id.
-func dialInternal(t *testing.T, b *brokertest.Broker, id string, recvMax uint16) *brokertest.Raw {
+func dialInternal(t *testing.T, srv *broker.Server, id string, recvMax uint16) *brokertest.Raw {
 	t.Helper()
-	conn, err := b.Server.DialInternal(id)
+	conn, err := srv.DialInternal(id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestInternalLiveFirst(t *testing.T) {
 	if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id, LiveFirst: true}); err != nil {
 		t.Fatal(err)
 	}
-	r := dialInternal(t, b, id, 2)
+	r := dialInternal(t, b.Server, id, 2)
 	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "#", QoS: 1}}})
 	r.Expect(t, mqtt.SUBACK)
 	r.Send(t, &mqtt.Disconnect{})
@@ -54,7 +54,7 @@ func TestInternalLiveFirst(t *testing.T) {
 		t.Fatalf("%d queued, want 9", st.Queued)
 	}
 
-	r = dialInternal(t, b, id, 2)
+	r = dialInternal(t, b.Server, id, 2)
 	var got []string
 	next := func() *mqtt.Publish {
 		t.Helper()
@@ -102,7 +102,7 @@ func TestInternalBacklogRate(t *testing.T) {
 	if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id, LiveFirst: true, BacklogRate: rate}); err != nil {
 		t.Fatal(err)
 	}
-	r := dialInternal(t, b, id, 100)
+	r := dialInternal(t, b.Server, id, 100)
 	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "#", QoS: 1}}})
 	r.Expect(t, mqtt.SUBACK)
 	r.Send(t, &mqtt.Disconnect{})
@@ -112,7 +112,7 @@ func TestInternalBacklogRate(t *testing.T) {
 		pub.MustPublish("backlog", 1, false, fmt.Sprint(i))
 	}
 
-	r = dialInternal(t, b, id, 100)
+	r = dialInternal(t, b.Server, id, 100)
 	start := time.Now()
 	var got []string
 	for len(got) < n+1 {
@@ -165,7 +165,7 @@ func TestInternalBypassesAccessControl(t *testing.T) {
 		r.Expect(t, mqtt.PUBACK)
 	}
 	b, stop := start()
-	r := dialInternal(t, b, id, 10)
+	r := dialInternal(t, b.Server, id, 10)
 	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "data/#", QoS: 1}}})
 	if ack := r.Expect(t, mqtt.SUBACK).(*mqtt.Suback); ack.ReasonCodes[0] != 1 {
 		t.Fatalf("SUBACK %v, want QoS 1 granted", ack.ReasonCodes)
@@ -188,7 +188,7 @@ func TestInternalBypassesAccessControl(t *testing.T) {
 	b, stop = start()
 	defer stop()
 	publish(b, "two") // while the internal session is offline, after a restart
-	r = dialInternal(t, b, id, 10)
+	r = dialInternal(t, b.Server, id, 10)
 	if p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish); string(p.Payload) != "two" {
 		t.Fatalf("after the restart got %q, want two", p.Payload)
 	}
@@ -206,7 +206,7 @@ func TestInternalResendReleased(t *testing.T) {
 			if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id, ResendReleased: resend}); err != nil {
 				t.Fatal(err)
 			}
-			r := dialInternal(t, b, id, 10)
+			r := dialInternal(t, b.Server, id, 10)
 			r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "q2/#", QoS: 2}}})
 			r.Expect(t, mqtt.SUBACK)
 			pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
@@ -216,7 +216,7 @@ func TestInternalResendReleased(t *testing.T) {
 			r.Expect(t, mqtt.PUBREL)
 			r.Conn.Close()
 
-			r = dialInternal(t, b, id, 10)
+			r = dialInternal(t, b.Server, id, 10)
 			got, err := r.Read(brokertest.WaitTimeout)
 			if err != nil {
 				t.Fatalf("after resuming: %v", err)
@@ -260,18 +260,11 @@ func TestInternalOldestSurvivesRestart(t *testing.T) {
 	if err := srv.RegisterInternal(broker.InternalOptions{ID: id}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := srv.DialInternal(id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := brokertest.NewRaw(conn, mqtt.V5)
-	c := &mqtt.Connect{ClientID: "ignored"}
-	c.Props.SessionExpiry = 0xFFFFFFFF
-	r.Connect(t, c)
+	r := dialInternal(t, srv, id, 0)
 	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "age/#", QoS: 1}}})
 	r.Expect(t, mqtt.SUBACK)
 	r.Send(t, &mqtt.Disconnect{})
-	conn.Close()
+	r.Conn.Close()
 
 	pc, err := net.Dial("tcp", addr)
 	if err != nil {

@@ -61,7 +61,7 @@ func newKeepLast(t *testing.T, b *brokertest.Broker, budget int, drops *atomic.I
 	t.Helper()
 	registerKeepLast(t, b.Server, budget, drops)
 	if subscribe {
-		r := dialInternal(t, b, keepLastID, 10)
+		r := dialInternal(t, b.Server, keepLastID, 10)
 		r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "#", QoS: 1}}})
 		r.Expect(t, mqtt.SUBACK)
 		r.Send(t, &mqtt.Disconnect{})
@@ -83,7 +83,7 @@ func (k *keepLast) publish(topic string) string {
 // checks that no more come; it returns the payloads by topic.
 func drainKeepLast(t *testing.T, b *brokertest.Broker, want int) map[string][]string {
 	t.Helper()
-	r := dialInternal(t, b, keepLastID, 10)
+	r := dialInternal(t, b.Server, keepLastID, 10)
 	got := map[string][]string{}
 	for range want {
 		p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
@@ -398,7 +398,7 @@ func TestKeepLastIndexBuiltWhileSessionGoesOn(t *testing.T) {
 	}
 	// Meanwhile the session drains: 4 acknowledged, t/04 and t/05 in
 	// flight, t/06 and t/07 read back into memory.
-	r := dialInternal(t, b, keepLastID, 2)
+	r := dialInternal(t, b.Server, keepLastID, 2)
 	received := map[string][]string{}
 	next := func() *mqtt.Publish {
 		t.Helper()

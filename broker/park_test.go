@@ -128,17 +128,7 @@ func TestParkedSlowConsumer(t *testing.T) {
 		SlowConsumerTimeout: 300 * time.Millisecond,
 		MaxPacketSize:       128 << 10,
 	})
-	// A small receive buffer so the kernel cannot absorb the flood.
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return serr
-	}}
-	conn, err := d.Dial("tcp", b.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialSmallRecvBuf(t, b.Addr)
 	slow := brokertest.NewRaw(conn, mqtt.V311)
 	slow.Connect(t, &mqtt.Connect{CleanStart: true, ClientID: "parked-slow"})
 	slow.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "flood"}}})

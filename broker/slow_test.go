@@ -22,17 +22,7 @@ func TestSlowConsumer(t *testing.T) {
 		SlowConsumerTimeout: 300 * time.Millisecond,
 		MaxPacketSize:       128 << 10,
 	})
-	// A small receive buffer so the kernel cannot absorb the flood.
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return serr
-	}}
-	conn, err := d.Dial("tcp", b.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialSmallRecvBuf(t, b.Addr)
 	slow := brokertest.NewRaw(conn, mqtt.V311)
 	slow.Connect(t, &mqtt.Connect{ProtocolLevel: mqtt.V311, CleanStart: true, ClientID: "slow"})
 	slow.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "flood"}}})
@@ -74,4 +64,22 @@ func TestSlowConsumer(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// dialSmallRecvBuf connects to addr with a 4 KiB receive buffer, so that
+// the kernel cannot absorb a flood to a client that reads nothing. The
+// connection is closed when the test ends.
+func dialSmallRecvBuf(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return serr
+	}}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
