@@ -141,13 +141,7 @@ start_broker() { # variant [keep]: keep the data directory
 	exit 1
 }
 stop_broker() {
-	kill -TERM "$bpid" 2>/dev/null || true
-	for _ in $(seq 300); do
-		kill -0 "$bpid" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$bpid" 2>/dev/null || true
-	wait "$bpid" 2>/dev/null || true
+	stop_pid "$bpid" 300
 	bpid=""
 }
 load() { # case variant weir-bench flags...

@@ -100,13 +100,7 @@ start_broker() {
 	exit 1
 }
 stop_broker() {
-	kill -TERM "$bpid" 2>/dev/null || true
-	for _ in $(seq 100); do
-		kill -0 "$bpid" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$bpid" 2>/dev/null || true
-	wait "$bpid" 2>/dev/null || true
+	stop_pid "$bpid" 100
 	bpid=""
 	# the next broker binds the same port
 	for _ in $(seq 100); do

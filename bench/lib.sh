@@ -7,6 +7,18 @@ log() { printf '%s\n' "$*" >&2; }
 # port_free PORT: nothing listens on 127.0.0.1:PORT.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# stop_pid PID TICKS: SIGTERM, wait up to TICKS × 50 ms for a graceful
+# exit (a broker saving its state), then SIGKILL, and reap it.
+stop_pid() {
+	kill -TERM "$1" 2>/dev/null || true
+	for _ in $(seq "$2"); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+
 # mosq_conf PORT PERSIST(true|false) DATA_DIR: Mosquitto's configuration.
 mosq_conf() {
 	cat <<EOF
