@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -316,19 +317,93 @@ func (w *logBuffer) String() string {
 	return w.b.String()
 }
 
+// slowLink is a TCP proxy to upstream that passes what the bridge sends
+// at most rate bytes per second: an uplink slower than the publishers,
+// so that the outbox stays over its budget while it drains whatever the
+// machine's speed (upstream's direction is not slowed).
+type slowLink struct {
+	ln net.Listener
+	wg sync.WaitGroup
+}
+
+func newSlowLink(t *testing.T, upstream string, rate int) *slowLink {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &slowLink{ln: ln}
+	var mu sync.Mutex
+	var conns []net.Conn
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			down, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.DialTimeout("tcp", upstream, 5*time.Second)
+			if err != nil { // upstream is down: so is the link
+				down.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, down, up)
+			mu.Unlock()
+			s.wg.Add(2)
+			go func() { defer s.wg.Done(); io.Copy(down, up); down.Close() }()
+			go func() {
+				defer s.wg.Done()
+				defer up.Close()
+				buf := make([]byte, 64)
+				for {
+					n, err := down.Read(buf)
+					if n > 0 {
+						time.Sleep(time.Duration(n) * time.Second / time.Duration(rate))
+						if _, err := up.Write(buf[:n]); err != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		s.wg.Wait()
+	})
+	return s
+}
+
+func (s *slowLink) addr() string { return "tcp://" + s.ln.Addr().String() }
+
 // TestKeepLastOutboxDrainUnderLoad keeps publishing after upstream is
-// back while the backlog drains at a bounded rate (Badger store): drops
-// from disk, whose dequeues the store applies later, interleave with the
-// refill reading the backlog back; still the latest value of every topic
-// arrives and every other message is counted as dropped — nothing twice,
-// nothing lost outside the policy.
+// back while the backlog drains over an uplink slower than the
+// publishers (Badger store): drops from disk, whose dequeues the store
+// applies later, interleave with the refill reading the backlog back;
+// still the latest value of every topic arrives and every other message
+// is counted as dropped — nothing twice, nothing lost outside the policy.
 func TestKeepLastOutboxDrainUnderLoad(t *testing.T) {
 	for _, backfill := range []bridge.Backfill{bridge.InOrder, bridge.LiveFirst} {
 		t.Run(string(backfill), func(t *testing.T) {
 			up := startMosquitto(t)
 			c := subscribeLast(t, up)
 			up.Stop()
+			// About 100 messages a second (a PUBLISH is some 25 bytes):
+			// with live-first, live messages go ahead of the backlog, so
+			// only an uplink slower than the publishers keeps the outbox
+			// over its budget once the drain has begun.
+			link := newSlowLink(t, up.Addr, 2500)
 			l := startKLLocal(t, t.TempDir(), up, func(cfg *bridge.Config) {
+				cfg.Address = link.addr()
 				cfg.Backfill, cfg.BackfillRate = backfill, 2000
 			})
 			pubs := klPublishers(t, l.b)
@@ -337,6 +412,7 @@ func TestKeepLastOutboxDrainUnderLoad(t *testing.T) {
 			drops := func() int64 { return l.br.Status().Dropped["out[0]"]["outbox_full"] }
 			before := drops()
 			up.Start()
+			waitConnected(t, l.br)
 			klPublish(t, pubs, 5*klBudget/len(pubs), last)
 			if drops() == before {
 				t.Errorf("nothing dropped while the outbox drained: the test did not test that")
