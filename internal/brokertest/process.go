@@ -2,7 +2,6 @@ package brokertest
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -59,7 +58,11 @@ func StartProcess(t testing.TB, opts ProcessOptions, argv ...string) (*Process, 
 	if len(opts.Env) > 0 {
 		p.cmd.Env = append(os.Environ(), opts.Env...)
 	}
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	out, err := p.log.output()
+	if err != nil {
+		return nil, fmt.Errorf("log file: %w", err)
+	}
+	p.cmd.Stdout, p.cmd.Stderr = out, out
 	p.start = time.Now()
 	if err := p.cmd.Start(); err != nil {
 		return nil, err
@@ -234,23 +237,71 @@ func FreeAddr(t testing.TB) string {
 
 // Log collects the output of child processes, possibly of several runs
 // one after the other. It is safe for concurrent use.
+//
+// It is a file (unlinked, in the temporary directory) that the children
+// write to directly, not through a pipe and a copying goroutine: what a
+// child wrote before it accepted connections is in the Log once
+// WaitAccept returns, so a test can look for a start-up line at once.
 type Log struct {
 	mu      sync.Mutex
-	buf     bytes.Buffer
-	runFrom int // offset in buf where the last run starts
+	f       *os.File
+	err     error // creating the file failed
+	runFrom int64 // offset where the last run starts
+}
+
+// file returns the Log's file, created at first use. Called with l.mu held.
+func (l *Log) file() (*os.File, error) {
+	if l.f != nil || l.err != nil {
+		return l.f, l.err
+	}
+	tmp, err := os.CreateTemp("", "weir-test-log-")
+	if err != nil {
+		l.err = err
+		return nil, err
+	}
+	// Appending, so that the test's lines and the child's do not overwrite
+	// each other; unlinked, so that nothing is left behind.
+	l.f, l.err = os.OpenFile(tmp.Name(), os.O_RDWR|os.O_APPEND, 0)
+	tmp.Close()
+	os.Remove(tmp.Name())
+	return l.f, l.err
+}
+
+// output is what a child's stdout and stderr are set to.
+func (l *Log) output() (*os.File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.file()
 }
 
 func (l *Log) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.buf.Write(p)
+	f, err := l.file()
+	if err != nil {
+		return 0, err
+	}
+	return f.Write(p)
 }
 
 // Printf adds a line of the test's own (a header, a marker) to the log.
 func (l *Log) Printf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fmt.Fprintf(&l.buf, format, args...)
+	fmt.Fprintf(l, format, args...)
+}
+
+// readLocked returns the bytes of the log from offset from on.
+func (l *Log) readLocked(from int64) []byte {
+	f, err := l.file()
+	if err != nil {
+		return []byte(fmt.Sprintf("(no log: %v)", err))
+	}
+	st, err := f.Stat()
+	if err != nil || st.Size() <= from {
+		return nil
+	}
+	b := make([]byte, st.Size()-from)
+	n, _ := f.ReadAt(b, from)
+	return b[:n]
 }
 
 // StartRun marks the start of a new run, which LastRun returns, with the
@@ -258,18 +309,31 @@ func (l *Log) Printf(format string, args ...any) {
 func (l *Log) StartRun(title string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.buf.Len() > 0 && !bytes.HasSuffix(l.buf.Bytes(), []byte("\n")) {
-		l.buf.WriteByte('\n') // a line cut short by SIGKILL
+	f, err := l.file()
+	if err != nil {
+		return
 	}
-	l.runFrom = l.buf.Len()
-	fmt.Fprintf(&l.buf, "=== %s\n", title)
+	st, err := f.Stat()
+	if err != nil {
+		return
+	}
+	if size := st.Size(); size > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, size-1); err == nil && last[0] != '\n' {
+			f.Write([]byte("\n")) // a line cut short by SIGKILL
+		}
+	}
+	if st, err = f.Stat(); err == nil {
+		l.runFrom = st.Size()
+	}
+	fmt.Fprintf(f, "=== %s\n", title)
 }
 
 // String returns everything logged.
 func (l *Log) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.buf.String()
+	return string(l.readLocked(0))
 }
 
 // LastRun returns what was logged since the last StartRun (everything if
@@ -277,7 +341,7 @@ func (l *Log) String() string {
 func (l *Log) LastRun() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return string(l.buf.Bytes()[l.runFrom:])
+	return string(l.readLocked(l.runFrom))
 }
 
 // Tail returns the last n bytes logged, marked with a leading "…" if that
@@ -285,7 +349,7 @@ func (l *Log) LastRun() string {
 func (l *Log) Tail(n int) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.buf.Bytes()
+	b := l.readLocked(0)
 	if len(b) > n {
 		return "…" + string(b[len(b)-n:])
 	}

@@ -13,12 +13,13 @@ import (
 )
 
 // TestMain lets the test binary play a server for the Process tests:
-// with PROCESS_TEST_LISTEN=addr it listens there, says so, and exits with
-// status 7 on SIGTERM.
+// with PROCESS_TEST_LISTEN=addr it says it starts, listens there, says
+// so, and exits with status 7 on SIGTERM.
 func TestMain(m *testing.M) {
 	if addr := os.Getenv("PROCESS_TEST_LISTEN"); addr != "" {
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, syscall.SIGTERM)
+		fmt.Println("starting")
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			fmt.Println(err)
@@ -42,6 +43,10 @@ func TestProcessAcceptSignalExit(t *testing.T) {
 	}
 	if p.Exited() || p.State() != nil || p.ExitCode() != -1 {
 		t.Errorf("running process: Exited %v, State %v, ExitCode %d", p.Exited(), p.State(), p.ExitCode())
+	}
+	// What the process wrote before it accepted is in the log already.
+	if !strings.HasPrefix(p.Logs(), "starting\n") {
+		t.Errorf("output before accepting not in the log when WaitAccept returned: %q", p.Logs())
 	}
 	Eventually(t, 5*time.Second, func() error {
 		if !strings.Contains(p.Logs(), "listening on "+addr) {
