@@ -21,6 +21,7 @@ import (
 type Local interface {
 	RegisterInternal(broker.InternalOptions) error
 	DialInternal(id string) (net.Conn, error)
+	DialInternalIdle(id string) (net.Conn, error)
 	InternalStatus(id string) broker.InternalStatus
 	RemoveUnregisteredInternal(prefix string) map[string]broker.InternalStatus
 	RemoveRetained(filter string) int
@@ -70,6 +71,7 @@ func New(srv Local, cfg Config, log *slog.Logger) (*Bridge, error) {
 		MaxBytes:          b.cfg.MaxOutboxBytes,
 		Policy:            b.policyOf,
 		OnDrop:            b.onDrop,
+		OnStoreFull:       b.onStoreFull,
 		MessageIDProperty: b.msgIDProperty(),
 		ResendReleased:    true,
 		LiveFirst:         b.cfg.Backfill == LiveFirst,
@@ -131,6 +133,12 @@ func (b *Bridge) policyOf(topic string) broker.OverflowPolicy {
 
 func (b *Bridge) onDrop(topic string, p broker.OverflowPolicy) {
 	b.stats.drop(b.outRule(topic), "outbox_full")
+}
+
+// onStoreFull counts a QoS 0 message the outbox could not take because
+// the store budget is spent (QoS 1/2 ones are refused to the publisher).
+func (b *Bridge) onStoreFull(topic string) {
+	b.stats.drop(b.outRule(topic), "store_full")
 }
 
 // Run connects to the upstream broker and relays until ctx ends,

@@ -208,11 +208,11 @@ func (b *Bridge) connection(ctx context.Context) error {
 
 // prime makes sure the bridge's local session exists with the
 // subscriptions of the current out rules, so that the outbox fills even if
-// the upstream broker has never been reached: it connects locally,
-// subscribes and disconnects. A message the broker sends meanwhile stays
-// in flight in the session and is re-sent on the first real connection.
+// the upstream broker has never been reached: it connects locally, on a
+// connection the broker sends no messages on (what the outbox holds stays
+// for the first real connection), subscribes and disconnects.
 func (b *Bridge) prime() error {
-	lc, err := b.srv.DialInternal(b.localID)
+	lc, err := b.srv.DialInternalIdle(b.localID)
 	if err != nil {
 		return err
 	}

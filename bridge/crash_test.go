@@ -2,11 +2,13 @@ package bridge_test
 
 import (
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/weirmq/weir/bridge"
 	"github.com/weirmq/weir/internal/brokertest"
 )
 
@@ -94,4 +96,64 @@ func testCrash(t *testing.T, qos byte, publishers, perTopic int) {
 	_, dups := c.count()
 	t.Logf("QoS %d: acknowledged before the kill: %d; upstream duplicates: %d (%d with DUP)", qos, ackedBeforeKill,
 		dups, c.dupFlag)
+}
+
+// TestCrashDuringOutageQoS0 publishes QoS 0 messages matching a QoS 0
+// out rule while upstream is down, waits until the bridge's status says
+// the outbox holds them all, SIGKILLs weir, restarts it and then
+// upstream: every message arrives, in order per topic. The outbox keeps
+// QoS 0 on disk like QoS 1/2 (it was memory-only, and such a crash lost
+// it all).
+func TestCrashDuringOutageQoS0(t *testing.T) {
+	t.Parallel()
+	const publishers, perTopic = 4, 500
+	// Upstream queues QoS 0 for the collector, which may reconnect after
+	// the bridge.
+	up := startMosquitto(t, "queue_qos0_messages true")
+	c := newCollector()
+	subscribeCollector(t, up, "gw/#", 1, c)
+	up.Stop()
+	child := brokertest.StartChild(t, brokertest.ChildOptions{Config: map[string]any{
+		"bridges": []map[string]any{{
+			"name": "up", "address": "tcp://" + up.Addr, "version": "5", "client_id": "weir-gw",
+			"min_backoff": "20ms", "max_backoff": "200ms", "status_interval": "50ms",
+			"out": []map[string]any{{"filter": "s/#", "add_prefix": "gw/", "qos": 0}},
+		}},
+	}})
+	local := &brokertest.Broker{Addr: child.Addr()}
+	status := brokertest.ConnectPaho311(t, local, tcp, "status", nil)
+	status.MustSubscribe(bridge.SysPrefix+"up/outbox/messages", 0)
+
+	var wg sync.WaitGroup
+	for i := range publishers {
+		pub := brokertest.ConnectPaho311(t, local, tcp, fmt.Sprintf("pub-%d", i), nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range perTopic {
+				pub.MustPublish(fmt.Sprintf("s/%d", i), 0, false, fmt.Sprintf("%d:%d", i, k))
+			}
+		}()
+	}
+	wg.Wait()
+	total := strconv.Itoa(publishers * perTopic)
+	deadline := time.After(20 * time.Second)
+	for queued := ""; queued != total; {
+		select {
+		case m := <-status.Msgs:
+			queued = string(m.Payload())
+		case <-deadline:
+			t.Fatalf("the outbox never held the %s messages published (last status %q)", total, queued)
+		}
+	}
+	child.Kill()
+	child.Restart()
+	up.Start()
+	brokertest.Eventually(t, 30*time.Second, func() error {
+		if u, _ := c.count(); u < publishers*perTopic {
+			return fmt.Errorf("%d of %d messages upstream", u, publishers*perTopic)
+		}
+		return nil
+	})
+	c.checkOrder(t, publishers, perTopic)
 }

@@ -18,21 +18,25 @@
 // session already uses, so there is one storage path to test and no
 // store.Store change.
 //
-// The bridge itself keeps no state. Each connection attempt opens the
-// upstream connection, then the local one (an in-memory pipe,
-// broker.Server.DialInternal), and relays packets between them with the
+// The bridge itself keeps no state but, in memory, the set of released
+// QoS 2 messages it is publishing again (released.go). Each connection
+// attempt opens the upstream connection, then the local one (an in-memory
+// pipe, broker.Server.DialInternal), and relays packets between them with the
 // same packet ids: a local PUBLISH goes upstream as is (topic remapped),
-// and the upstream PUBACK comes back as the local one; for QoS 2 the bridge
-// answers the upstream PUBREC with PUBREL itself and passes the exchange
-// on as the local PUBREC only when the upstream PUBCOMP arrives. The
+// and the upstream PUBACK comes back as the local one; for QoS 2 the
+// upstream PUBREC goes to the local session, which stores "released"
+// before its PUBREL goes up, and the upstream PUBCOMP completes it. The
 // broker therefore dequeues a message only after the upstream broker
 // completed it; whatever was unacknowledged when the uplink or the gateway
 // died is re-sent by the broker's session resumption, with DUP and the
-// same packet id, in the original order. An upstream that kept the session
-// (clean_start false) recognises a re-sent QoS 2 message by its packet id;
-// one that did not takes it as new, so nothing it had not released is
-// lost. QoS 1 is at least once. The in direction mirrors this (the local
-// broker keeps the inbound QoS 2 packet ids until PUBREL).
+// same packet id, in the original order. A QoS 2 delivery past PUBREC is
+// re-sent as the whole message marked released (InternalOptions.
+// ResendReleased, released.go): the bridge sends PUBREL to an upstream
+// that kept the session and publishes the message again to one that lost
+// it. QoS 1 is at least once. QoS 0 is stored in the outbox like the rest
+// and dequeued once written to the upstream connection (at most once
+// upstream). The in direction mirrors this (the local broker keeps the
+// inbound QoS 2 packet ids until PUBREL).
 //
 // # What it must never do
 //

@@ -65,6 +65,11 @@ type InternalOptions struct {
 	// server) for each message the budget dropped, with the policy that
 	// dropped it.
 	OnDrop func(topic string, p OverflowPolicy)
+	// OnStoreFull is called (with no lock held) for each QoS 0 message not
+	// queued for the session because the store budget
+	// (Options.MaxStoreBytes) is spent. (A QoS 1/2 message is refused to
+	// its publisher instead.)
+	OnStoreFull func(topic string)
 	// LiveFirst sends messages that arrive while the session is connected
 	// and has a backlog ahead of that backlog (in their own order), so that
 	// live data is not held up by a long queue drain; otherwise messages
@@ -133,7 +138,17 @@ func (s *Server) internalOptions(id string) *InternalOptions {
 // DialInternal returns the client end of a new in-memory connection to the
 // server whose session is the registered internal session id, whatever
 // client id its CONNECT carries. The caller speaks MQTT 5.0 on it.
-func (s *Server) DialInternal(id string) (net.Conn, error) {
+func (s *Server) DialInternal(id string) (net.Conn, error) { return s.dialInternal(id, false) }
+
+// DialInternalIdle is DialInternal for a connection on which the session
+// sends no message — nothing queued, re-sent or newly routed; it answers
+// the client's own packets only — so that a client can set up the session
+// (create it, subscribe) without taking delivery of what it holds, which
+// stays queued for the next connection. The bridge primes its outbox so
+// at start-up, before its upstream is reachable.
+func (s *Server) DialInternalIdle(id string) (net.Conn, error) { return s.dialInternal(id, true) }
+
+func (s *Server) dialInternal(id string, idle bool) (net.Conn, error) {
 	s.mu.Lock()
 	o := s.internalOptions(id)
 	s.mu.Unlock()
@@ -151,7 +166,7 @@ func (s *Server) DialInternal(id string) (net.Conn, error) {
 	s.conns.Add(1)
 	s.mu.Unlock()
 	c := newClient(s, sv, "internal")
-	c.internal = o
+	c.internal, c.idle = o, idle
 	go func() {
 		defer s.conns.Done()
 		if c.serve() {
@@ -197,7 +212,7 @@ func (s *Server) InternalStatus(id string) InternalStatus {
 	return st
 }
 
-// deliverLiveLocked queues a live QoS 1/2 message of a live-first
+// deliverLiveLocked queues a live message of a live-first
 // internal session behind the live messages already queued and ahead of
 // the backlog. If its delivery was persisted while the session is
 // spilling, its store entry is above loadedSeq: the refill must skip it

@@ -3,12 +3,14 @@ package broker_test
 import (
 	"fmt"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/weirmq/weir/broker"
 	"github.com/weirmq/weir/internal/brokertest"
 	"github.com/weirmq/weir/mqtt"
+	"github.com/weirmq/weir/store"
 )
 
 // dialInternal connects a raw MQTT 5.0 client to internal session id.
@@ -296,5 +298,149 @@ func TestInternalOldestSurvivesRestart(t *testing.T) {
 	// Kept to the second.
 	if got.Oldest.Before(before.Truncate(time.Second)) || got.Oldest.After(before.Add(time.Second)) {
 		t.Fatalf("after the restart the oldest was queued at %v, want %v (to the second)", got.Oldest, before)
+	}
+}
+
+// storedEntries counts the queue entries of id in st.
+func storedEntries(t *testing.T, st store.Store, id string) int {
+	t.Helper()
+	n := 0
+	if err := st.Queue(id, 0, func(store.QueueEntry, *store.Message) bool { n++; return true }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestInternalQoS0Stored: an internal session (an outbox) stores QoS 0
+// messages while offline, as it does QoS 1/2 — other persistent sessions
+// keep them in memory only — and on the next connection sends them in
+// order and dequeues each once written.
+func TestInternalQoS0Stored(t *testing.T) {
+	st := store.NewMemory()
+	b := brokertest.Start(t, &broker.Options{Store: st, QueueMemoryWindow: 4})
+	const id, n = broker.InternalPrefix + "q0", 50
+	if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id}); err != nil {
+		t.Fatal(err)
+	}
+	r := dialInternal(t, b.Server, id, 10)
+	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "#", QoS: 1}}})
+	r.Expect(t, mqtt.SUBACK)
+	r.Send(t, &mqtt.Disconnect{})
+	r.Conn.Close()
+
+	pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
+	for i := range n {
+		pub.MustPublish("t", 0, false, fmt.Sprint(i))
+	}
+	brokertest.Eventually(t, 5*time.Second, func() error {
+		if q := b.Server.InternalStatus(id).Queued; q != n {
+			return fmt.Errorf("%d queued", q)
+		}
+		return nil
+	})
+	if e := storedEntries(t, st, id); e != n {
+		t.Fatalf("%d of %d queued QoS 0 messages in the store", e, n)
+	}
+
+	r = dialInternal(t, b.Server, id, 10)
+	for i := range n {
+		p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+		if p.QoS != 0 || string(p.Payload) != fmt.Sprint(i) {
+			t.Fatalf("message %d: got QoS %d %q", i, p.QoS, p.Payload)
+		}
+	}
+	brokertest.Eventually(t, 5*time.Second, func() error {
+		if e := storedEntries(t, st, id); e != 0 {
+			return fmt.Errorf("%d entries left in the store", e)
+		}
+		return nil
+	})
+}
+
+// TestInternalQoS0StoreFull: a QoS 0 message for an outbox that the store
+// budget has no room for is dropped — there is no publisher to refuse —
+// and counted, by the server and through OnStoreFull.
+func TestInternalQoS0StoreFull(t *testing.T) {
+	size := (&store.Message{Topic: "t", Payload: []byte("00"), Origin: "pub"}).Size()
+	const id, room = broker.InternalPrefix + "full", 5
+	b := brokertest.Start(t, &broker.Options{MaxStoreBytes: int64(room * size)})
+	var full atomic.Int64
+	if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id,
+		OnStoreFull: func(topic string) { full.Add(1) }}); err != nil {
+		t.Fatal(err)
+	}
+	r := dialInternal(t, b.Server, id, 10)
+	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "#", QoS: 0}}})
+	r.Expect(t, mqtt.SUBACK)
+	r.Send(t, &mqtt.Disconnect{})
+	r.Conn.Close()
+
+	pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
+	const n = 3 * room
+	for i := range n {
+		pub.MustPublish("t", 0, false, fmt.Sprintf("%02d", i))
+	}
+	brokertest.Eventually(t, 5*time.Second, func() error {
+		if q, f := b.Server.InternalStatus(id).Queued, full.Load(); q+int(f) != n {
+			return fmt.Errorf("%d queued, %d dropped for the store budget", q, f)
+		}
+		return nil
+	})
+	if q := b.Server.InternalStatus(id).Queued; q != room {
+		t.Errorf("%d queued, want the %d the budget has room for", q, room)
+	}
+	if d := b.Server.Stats().Dropped["store_full"]; d != full.Load() {
+		t.Errorf("server counts %d store_full drops, OnStoreFull %d", d, full.Load())
+	}
+}
+
+// TestDialInternalIdle: on a DialInternalIdle connection the session
+// sends nothing it holds (QoS 0 and QoS 1) nor what arrives meanwhile,
+// yet answers SUBSCRIBE; the next ordinary connection gets all of it.
+func TestDialInternalIdle(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	const id = broker.InternalPrefix + "idle"
+	if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id}); err != nil {
+		t.Fatal(err)
+	}
+	r := dialInternal(t, b.Server, id, 10)
+	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "a/#", QoS: 1}}})
+	r.Expect(t, mqtt.SUBACK)
+	r.Send(t, &mqtt.Disconnect{})
+	r.Conn.Close()
+	pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
+	pub.MustPublish("a/0", 0, false, "q0")
+	pub.MustPublish("a/1", 1, false, "q1")
+
+	conn, err := b.Server.DialInternalIdle(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle := brokertest.NewRaw(conn, mqtt.V5)
+	c := &mqtt.Connect{ClientID: "ignored"}
+	c.Props.SessionExpiry = 0xFFFFFFFF
+	if ack := idle.Connect(t, c); ack.ReasonCode != 0 || !ack.SessionPresent {
+		t.Fatalf("CONNACK %v, session present %v", ack.ReasonCode, ack.SessionPresent)
+	}
+	idle.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "b/#", QoS: 1}}})
+	idle.Expect(t, mqtt.SUBACK)
+	pub.MustPublish("b/0", 1, false, "new")
+	if p, err := idle.Read(300 * time.Millisecond); err == nil {
+		t.Fatalf("the idle connection got %v %v", p.Type(), p)
+	}
+	idle.Send(t, &mqtt.Disconnect{})
+	conn.Close()
+
+	r = dialInternal(t, b.Server, id, 10)
+	var got []string
+	for range 3 {
+		p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+		got = append(got, string(p.Topic)+":"+string(p.Payload))
+		if p.QoS > 0 {
+			r.Send(t, &mqtt.Puback{PacketID: p.PacketID})
+		}
+	}
+	if want := "[a/0:q0 a/1:q1 b/0:new]"; fmt.Sprint(got) != want {
+		t.Fatalf("got %v, want %s", got, want)
 	}
 }

@@ -39,6 +39,7 @@ type router struct {
 	isOnline    func(*session, subscription) bool
 	anyone      func(*session, subscription) bool
 	refused     bool // the last route hit a queue or store budget
+	stored      bool // the last route stored the message for a session
 }
 
 func (r *router) init(s *Server) {
@@ -104,7 +105,7 @@ func (r *router) route(m *store.Message, b *store.Batch) []delivery {
 	stored := false
 	size := m.Size()
 	var now time.Time // for internal sessions' entries (QueueEntry.Queued)
-	r.refused = false
+	r.refused, r.stored = false, false
 	for i := range r.list {
 		d := &r.list[i]
 		d.s.mu.Lock()
@@ -116,7 +117,7 @@ func (r *router) route(m *store.Message, b *store.Batch) []delivery {
 			continue
 		}
 		seq, persist, res := d.s.reserveLocked(d.qos, size)
-		persistent, internal := d.s.persistent(), d.s.outbox != nil
+		persistent, outbox := d.s.persistent(), d.s.outbox
 		d.s.mu.Unlock()
 		if res != reserved {
 			// A QoS 1/2 message a persistent session has no room for is
@@ -124,15 +125,22 @@ func (r *router) route(m *store.Message, b *store.Batch) []delivery {
 			// gets it twice when it is sent again.
 			if d.qos > 0 && persistent && (res == queueFull || res == storeFull) {
 				r.refused = true
+			} else if res == storeFull {
+				// QoS 0 for an outbox: there is no publisher to refuse.
+				r.srv.drop(dropStoreFull, d.s.id)
+				if outbox.OnStoreFull != nil {
+					outbox.OnStoreFull(m.Topic)
+				}
 			}
 			d.s = nil
 			continue
 		}
+		internal := outbox != nil
 		d.seq, d.persist, d.msgSize = seq, persist, size
 		if persist {
 			if !stored {
 				b.PutMessage(m)
-				stored = true
+				stored, r.stored = true, true
 			}
 			e := store.QueueEntry{Seq: seq, MsgID: m.ID, QoS: d.qos, Retain: d.retain, SubIDs: d.subIDs, Size: size,
 				Group: sharedFilter(d.group)}
@@ -269,10 +277,28 @@ func (c *client) handlePublish(pkt []byte) error {
 	}
 	switch p.QoS {
 	case 0:
-		if !b.Empty() {
-			s.commit(&store.Batch{Ops: append([]store.Op(nil), b.Ops...)}, nil)
+		if !ps.router.stored {
+			if !b.Empty() { // a retained message: no delivery waits for it
+				s.commit(&store.Batch{Ops: append([]store.Op(nil), b.Ops...)}, nil)
+			}
+			c.deliverHeld(ds, m)
+			return nil
 		}
-		c.deliverHeld(ds, m)
+		// Queued for an internal session (an outbox, which stores QoS 0):
+		// delivered once stored, as QoS 1/2 are, so that a refill never
+		// looks for an entry that is not in the store yet.
+		ds = append([]delivery(nil), ds...)
+		s.commit(&store.Batch{Ops: append([]store.Op(nil), b.Ops...)}, func(err error) {
+			if err != nil {
+				abandon(ds) // lost for the outbox; the others still get it
+				for i := range ds {
+					if ds[i].persist {
+						ds[i].s = nil
+					}
+				}
+			}
+			deliverAll(ds, m)
+		})
 		return nil
 	case 2:
 		// The packet id is stored with the message so that a re-sent

@@ -188,7 +188,11 @@ func (ss *session) reserveLocked(qos byte, size int) (seq uint64, persist bool, 
 	if qos == 0 && !online && !ss.persistent() {
 		return 0, false, skipped
 	}
-	persist = qos > 0 && ss.persistent()
+	// An internal session's queue is a bridge's outbox: it keeps QoS 0
+	// messages on disk too, so that they survive a crash and a long outage
+	// does not hold them in memory. (Other sessions keep QoS 0 in memory
+	// only, to keep QoS 0 cheap: saveQoS0Queues.)
+	persist = ss.persistent() && (qos > 0 || ss.outbox != nil)
 	// Messages that go straight out need no queue room; the rest do.
 	maxMsgs, maxBytes := ss.srv.opts.MaxQueuedMessages, ss.srv.opts.MaxQueuedBytes
 	if ss.outbox != nil {
@@ -252,7 +256,7 @@ func (ss *session) deliverLocked(d *delivery, m *store.Message) {
 	if d.persist {
 		ss.settleLocked(d.seq)
 	}
-	if d.qos == 0 {
+	if d.qos == 0 && !d.persist {
 		if ss.c != nil && ss.ready {
 			om := outMsg{msg: m, retain: d.retain, subIDs: d.subIDs}
 			ss.c.writePublish(&om, false)
@@ -262,7 +266,9 @@ func (ss *session) deliverLocked(d *delivery, m *store.Message) {
 		ss.pushLocked(&outMsg{seq: d.seq, msg: m, retain: d.retain, subIDs: d.subIDs})
 		return
 	}
-	if ss.outbox != nil && ss.outbox.LiveFirst && d.qos > 0 && ss.c != nil && ss.ready &&
+	// From here on: QoS 1/2, or QoS 0 stored in an internal session's
+	// queue, which goes out in turn and is dequeued once written.
+	if ss.outbox != nil && ss.outbox.LiveFirst && ss.c != nil && ss.ready &&
 		(ss.queueLen() > 0 || ss.backlog > 0) {
 		ss.deliverLiveLocked(d, m) // ahead of the backlog (internal.go)
 		return
@@ -580,6 +586,9 @@ func (ss *session) onPubcomp(c *client, pid uint16) {
 // [MQTT-4.4.0-1] — then sends what is queued.
 func (ss *session) resumeLocked() {
 	c := ss.c
+	if c.idle {
+		return // not ready: what is queued or routed meanwhile stays queued
+	}
 	ss.ready = true
 	ss.connected.Store(true)
 	ss.attachSeq = ss.seq // internal.go: what is queued up to here is backlog

@@ -19,11 +19,12 @@ const (
 	dropNotAuthorized                    // PUBLISH the access control refused
 	dropRetainLimit                      // retained message over MaxRetainedMessages/Bytes
 	dropOutbox                           // dropped by an internal session's budget policy (internal.go)
+	dropStoreFull                        // QoS 0 for an internal session, and the store budget is spent
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{"queue_full", "slow_client", "expired", "too_large", "no_shared_member",
-	"qos0_for_room", "quota_exceeded", "not_authorized", "retain_limit", "outbox_full"}
+	"qos0_for_room", "quota_exceeded", "not_authorized", "retain_limit", "outbox_full", "store_full"}
 
 func (r dropReason) String() string { return dropNames[r] }
 
