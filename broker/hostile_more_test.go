@@ -213,8 +213,10 @@ func TestHostileTenThousandSilentConnections(t *testing.T) {
 		// Long enough for all the connections to be open at once (the
 		// child opens them in 0.9s, 1.7–3.1s with -race), short enough
 		// for the test to end well within 30s.
-		timeout       = 8 * time.Second
-		closeSlack    = 3 * time.Second // measured: up to 0.15s late
+		timeout = 8 * time.Second
+		// Measured: up to 0.15s late alone; 3s late once with benchmarks
+		// running alongside (10,000 deadlines fire within a second).
+		closeSlack    = 6 * time.Second
 		maxHeapPer    = 3 << 10
 		maxHeapStack  = 10 << 10
 		minConns      = 1000
