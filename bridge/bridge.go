@@ -43,8 +43,6 @@ type Bridge struct {
 	// new session's PUBREC: a connection that ends meanwhile must not
 	// send them as PUBREL to that session, which may never have got them.
 	// Kept across connections of this process.
-	repubMu   sync.Mutex
-	republish map[uint16]bool
 }
 
 // LocalID returns the client id of the internal session of bridge name.

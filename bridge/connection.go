@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/weirmq/weir/broker"
 	"github.com/weirmq/weir/mqtt"
 )
 
@@ -130,6 +131,13 @@ func (b *Bridge) connection(ctx context.Context) error {
 	lcp.Props.Set(mqtt.PropSessionExpiry)
 	lcp.Props.ReceiveMaximum = uint16(window)
 	lcp.Props.MaximumPacketSize = uint32(r.upMax)
+	if !r.upKept {
+		// Upstream lost what it had acknowledged: the local session puts
+		// QoS 2 messages past PUBREC back to sent, durably, and re-sends
+		// them whole (released.go).
+		lcp.Props.User = []mqtt.UserProperty{{Key: broker.PeerSessionLostProperty, Value: "1"}}
+		lcp.Props.Set(mqtt.PropUserProperty)
+	}
 	if err := r.loc.send(lcp); err != nil {
 		return fmt.Errorf("local CONNECT: %w", err)
 	}
@@ -397,7 +405,7 @@ func (r *relay) forwardOut(p *mqtt.Publish) error {
 		b.stats.drop(ri, "bad_topic")
 		return r.ackLocal(p)
 	}
-	if takeReleased(&p.Props) && !r.republishUp(p.PacketID) {
+	if takeReleased(&p.Props) && r.upKept {
 		r.mu.Lock()
 		r.ruleOf[p.PacketID] = ri
 		r.mu.Unlock()
@@ -490,9 +498,8 @@ func (r *relay) fromUp(pkt mqtt.Packet) error {
 		// that (released) before it sends the PUBREL that goes upstream,
 		// so that after a broken link or a crash the bridge sends PUBREL,
 		// not the message again, to an upstream that kept the session:
-		// exactly once. For one that did not, see releaseUp.
+		// exactly once. For one that did not, see released.go.
 		r.upAcked(p.PacketID, p.ReasonCode, false)
-		b.setRepublished(p.PacketID, false)
 		return r.loc.queue(&mqtt.Pubrec{PacketID: p.PacketID, ReasonCode: p.ReasonCode})
 	case *mqtt.Pubcomp:
 		r.upAcked(p.PacketID, 0, true)

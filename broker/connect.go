@@ -168,6 +168,9 @@ func (c *client) handleConnect(pkt []byte) bool {
 	var b store.Batch
 	ss.mu.Lock()
 	ss.putSessionLocked(&b)
+	if o := c.internal; o != nil && o.ResendReleased && hasUserProperty(p.Props.User, PeerSessionLostProperty) {
+		ss.peerLostLocked(&b) // internal.go
+	}
 	ss.mu.Unlock()
 	// CONNACK is the first packet the server sends [MQTT-3.2.0-1]; the
 	// session's messages follow it.
@@ -553,4 +556,14 @@ func sharedFilter(g *subtree.Group[*session, subscription]) string {
 		return ""
 	}
 	return "$share/" + g.Name() + "/" + g.Filter()
+}
+
+// hasUserProperty reports whether user holds a property named key.
+func hasUserProperty(user []mqtt.UserProperty, key string) bool {
+	for _, u := range user {
+		if u.Key == key {
+			return true
+		}
+	}
+	return false
 }

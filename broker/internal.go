@@ -99,6 +99,33 @@ type InternalOptions struct {
 // delivery that is past PUBREC.
 const ReleasedProperty = "weir-released"
 
+// PeerSessionLostProperty is a user property (value "1") of the CONNECT
+// of an internal session with ResendReleased: the party its client passes
+// messages on to — the bridge's upstream — lost what it had acknowledged,
+// with its session. The session's QoS 2 deliveries past PUBREC then go
+// back to sent, stored in the same commit as the session before CONNACK,
+// and are re-sent as messages with DUP: if the server crashes before the
+// peer has them again, they are re-sent that way again, never as a
+// release of something the peer no longer holds.
+const PeerSessionLostProperty = "weir-peer-session-lost"
+
+// peerLostLocked puts the QoS 2 deliveries past PUBREC back to sent, for
+// a client whose peer lost them (PeerSessionLostProperty), adding their
+// entries to b. Expired ones stay released: they must not be published
+// anew, and a PUBREL completes them whatever the peer holds.
+func (ss *session) peerLostLocked(b *store.Batch) {
+	now := time.Now()
+	for _, om := range ss.inflight {
+		if om.state != store.EntryReleased || om.msg == nil || om.msg.Expired(now) {
+			continue
+		}
+		om.state = store.EntrySent
+		if om.persisted {
+			b.Enqueue(ss.id, ss.entry(om))
+		}
+	}
+}
+
 // ErrNotInternal is returned for an id that does not start with
 // InternalPrefix.
 var ErrNotInternal = errors.New("broker: internal session id must start with InternalPrefix")

@@ -444,3 +444,91 @@ func TestDialInternalIdle(t *testing.T) {
 		t.Fatalf("got %v, want %s", got, want)
 	}
 }
+
+// storedState returns the state of the one queue entry of id in st.
+func storedState(t *testing.T, st store.Store, id string) store.EntryState {
+	t.Helper()
+	var states []store.EntryState
+	if err := st.Queue(id, 0, func(e store.QueueEntry, _ *store.Message) bool {
+		states = append(states, e.State)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != 1 {
+		t.Fatalf("%d queue entries, want 1", len(states))
+	}
+	return states[0]
+}
+
+// TestInternalPeerSessionLost: a CONNECT with PeerSessionLostProperty
+// (the bridge's upstream lost its session) puts a QoS 2 delivery past
+// PUBREC back to sent, in the store before CONNACK, and it is re-sent as
+// the message with DUP, unmarked; so is it on the next connection,
+// without the property — what a crash before upstream had it again leads
+// to — rather than as a release that would find nothing upstream.
+func TestInternalPeerSessionLost(t *testing.T) {
+	st := store.NewMemory()
+	b := brokertest.Start(t, &broker.Options{Store: st})
+	const id = broker.InternalPrefix + "lost"
+	if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id, ResendReleased: true}); err != nil {
+		t.Fatal(err)
+	}
+	r := dialInternal(t, b.Server, id, 10)
+	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "q2/#", QoS: 2}}})
+	r.Expect(t, mqtt.SUBACK)
+	pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
+	pub.MustPublish("q2/a", 2, false, "payload-a")
+	p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+	r.Send(t, &mqtt.Pubrec{PacketID: p.PacketID})
+	r.Expect(t, mqtt.PUBREL)
+	r.Conn.Close()
+	brokertest.Eventually(t, 5*time.Second, func() error {
+		if s := storedState(t, st, id); s != store.EntryReleased {
+			return fmt.Errorf("stored state %v, want released", s)
+		}
+		return nil
+	})
+
+	resentWhole := func(r *brokertest.Raw, when string) {
+		t.Helper()
+		g, ok := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+		if !ok || !g.Dup || g.PacketID != p.PacketID || string(g.Payload) != "payload-a" {
+			t.Fatalf("%s: re-sent %+v, want the message with DUP and packet id %d", when, g, p.PacketID)
+		}
+		for _, u := range g.Props.User {
+			if u.Key == broker.ReleasedProperty {
+				t.Fatalf("%s: re-sent marked %s, want it as a message to publish again", when, broker.ReleasedProperty)
+			}
+		}
+	}
+	conn, err := b.Server.DialInternal(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = brokertest.NewRaw(conn, mqtt.V5)
+	c := &mqtt.Connect{ClientID: "ignored"}
+	c.Props.SessionExpiry = 0xFFFFFFFF
+	c.Props.User = []mqtt.UserProperty{{Key: broker.PeerSessionLostProperty, Value: "1"}}
+	c.Props.Set(mqtt.PropUserProperty)
+	if ack := r.Connect(t, c); ack.ReasonCode != 0 {
+		t.Fatalf("CONNACK %v", ack.ReasonCode)
+	}
+	if s := storedState(t, st, id); s != store.EntrySent {
+		t.Fatalf("after CONNACK with %s the stored state is %v, want sent", broker.PeerSessionLostProperty, s)
+	}
+	resentWhole(r, "peer session lost")
+	conn.Close() // the "crash": upstream never got it
+
+	r = dialInternal(t, b.Server, id, 10)
+	resentWhole(r, "next connection")
+	r.Send(t, &mqtt.Pubrec{PacketID: p.PacketID})
+	r.Expect(t, mqtt.PUBREL)
+	r.Send(t, &mqtt.Pubcomp{PacketID: p.PacketID})
+	brokertest.Eventually(t, 5*time.Second, func() error {
+		if st := b.Server.InternalStatus(id); st.Inflight != 0 || st.Queued != 0 {
+			return fmt.Errorf("after PUBCOMP: %+v", st)
+		}
+		return nil
+	})
+}
