@@ -313,7 +313,7 @@ func (ss *session) pruneLiveLocked() {
 // of size bytes about to be routed to it: it makes room by the policy of
 // the message's topic and reports whether the message is to be queued.
 func (ss *session) admitLocked(o *InternalOptions, m *store.Message, size int) bool {
-	if o.MaxBytes <= 0 || int64(ss.queueBytes+ss.backlogBytes+size) <= o.MaxBytes {
+	if o.MaxBytes <= 0 || int64(ss.queueBytes+ss.backlogBytes+ss.admitting+size) <= o.MaxBytes {
 		return true
 	}
 	p := DropNew
@@ -331,7 +331,7 @@ func (ss *session) admitLocked(o *InternalOptions, m *store.Message, size int) b
 		}
 		ss.srv.commit(&b, done)
 	}()
-	for int64(ss.queueBytes+ss.backlogBytes+size) > o.MaxBytes {
+	for int64(ss.queueBytes+ss.backlogBytes+ss.admitting+size) > o.MaxBytes {
 		i := -1
 		switch p {
 		case DropOldest:

@@ -532,3 +532,48 @@ func TestInternalPeerSessionLost(t *testing.T) {
 		return nil
 	})
 }
+
+// TestInternalBudgetConcurrentPublishers: publishers routing to an
+// internal session at the same moment, their messages waiting for the
+// same group commit, still keep it within its byte budget — a message
+// admitted counts before it is delivered.
+func TestInternalBudgetConcurrentPublishers(t *testing.T) {
+	srv, st, addr := startOnStore(t, t.TempDir())
+	defer stopOnStore(t, srv, st)
+	const id, budget, publishers, each = broker.InternalPrefix + "budget", 20, 8, 40
+	size := (&store.Message{Topic: "b/0", Payload: []byte("000"), Origin: "pub-0"}).Size()
+	if err := srv.RegisterInternal(broker.InternalOptions{ID: id, MaxBytes: int64(budget * size),
+		Policy: func(string) broker.OverflowPolicy { return broker.DropOldest }}); err != nil {
+		t.Fatal(err)
+	}
+	r := dialInternal(t, srv, id, 10)
+	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "b/#", QoS: 1}}})
+	r.Expect(t, mqtt.SUBACK)
+	r.Send(t, &mqtt.Disconnect{})
+	r.Conn.Close()
+
+	b := &brokertest.Broker{Server: srv, Addr: addr}
+	var pubs []*brokertest.Paho311
+	for i := range publishers {
+		pubs = append(pubs, brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], fmt.Sprintf("pub-%d", i), nil))
+	}
+	over := 0
+	for range each {
+		done := make(chan struct{})
+		for i, p := range pubs {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				p.MustPublish(fmt.Sprintf("b/%d", i), 1, false, "000")
+			}()
+		}
+		for range pubs {
+			<-done
+		}
+		if q := srv.InternalStatus(id).QueuedBytes; q > int64(budget*size) {
+			over = max(over, int(q)/size-budget)
+		}
+	}
+	if over > 0 {
+		t.Errorf("the queue went %d messages over its budget of %d", over, budget)
+	}
+}

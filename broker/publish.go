@@ -118,6 +118,11 @@ func (r *router) route(m *store.Message, b *store.Batch) []delivery {
 		}
 		seq, persist, res := d.s.reserveLocked(d.qos, size)
 		persistent, outbox := d.s.persistent(), d.s.outbox
+		if res == reserved && persist && outbox != nil {
+			// Counted against the budget until delivered, so that
+			// publishers routing at once do not all fit in one place.
+			d.s.admitting += size
+		}
 		d.s.mu.Unlock()
 		if res != reserved {
 			// A QoS 1/2 message a persistent session has no room for is
@@ -344,7 +349,7 @@ func (c *client) refuse(ds []delivery, qos byte, pid uint16) error {
 	for i := range ds {
 		if d := &ds[i]; d.s != nil && d.persist {
 			d.s.mu.Lock()
-			d.s.settleLocked(d.seq)
+			d.s.settleDeliveryLocked(d)
 			d.s.releaseStoredLocked(d.msgSize)
 			d.s.mu.Unlock()
 		}

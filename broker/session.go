@@ -53,6 +53,7 @@ type session struct {
 	storedBytes  int64               // size of this session\'s queue entries in the store
 	pending      []uint64            // seqs of persisted deliveries reserved and not yet delivered, ascending
 	pendingDone  map[uint64]struct{} // of those, delivered out of order
+	admitting    int                 // internal sessions: bytes of those, counted in the budget (admitLocked)
 
 	// outbox is set for internal sessions (internal.go): their queue is
 	// bounded by its byte budget and policy instead of the queue limits.
@@ -250,11 +251,11 @@ func (ss *session) deliver(d *delivery, m *store.Message) {
 }
 
 func (ss *session) deliverLocked(d *delivery, m *store.Message) {
+	if d.persist {
+		ss.settleDeliveryLocked(d)
+	}
 	if ss.ended {
 		return
-	}
-	if d.persist {
-		ss.settleLocked(d.seq)
 	}
 	if d.qos == 0 && !d.persist {
 		if ss.c != nil && ss.ready {
@@ -314,6 +315,16 @@ func (ss *session) settleLocked(seq uint64) {
 	}
 }
 
+// settleDeliveryLocked settles the persisted delivery d, handed to the
+// session or abandoned (settleLocked), and takes it off the bytes an
+// internal session's budget counts as on their way.
+func (ss *session) settleDeliveryLocked(d *delivery) {
+	ss.settleLocked(d.seq)
+	if ss.outbox != nil {
+		ss.admitting -= d.msgSize
+	}
+}
+
 // settled is the highest seq at and below which all deliveries settled.
 func (ss *session) settled() uint64 {
 	if len(ss.pending) == 0 {
@@ -328,7 +339,7 @@ func abandon(ds []delivery) {
 	for i := range ds {
 		if d := &ds[i]; d.s != nil && d.persist {
 			d.s.mu.Lock()
-			d.s.settleLocked(d.seq)
+			d.s.settleDeliveryLocked(d)
 			d.s.releaseStoredLocked(d.msgSize)
 			d.s.mu.Unlock()
 		}
