@@ -31,6 +31,29 @@ func dialInternal(t *testing.T, srv *broker.Server, id string, recvMax uint16) *
 	return r
 }
 
+// subscribeInternal creates internal session id, offline, with one
+// subscription.
+func subscribeInternal(t *testing.T, srv *broker.Server, id, filter string, qos byte) {
+	t.Helper()
+	r := dialInternal(t, srv, id, 10)
+	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: filter, QoS: qos}}})
+	r.Expect(t, mqtt.SUBACK)
+	r.Send(t, &mqtt.Disconnect{})
+	r.Conn.Close()
+}
+
+// waitInternalEmpty waits until internal session id holds nothing,
+// queued or in flight.
+func waitInternalEmpty(t *testing.T, srv *broker.Server, id string) {
+	t.Helper()
+	brokertest.Eventually(t, 5*time.Second, func() error {
+		if st := srv.InternalStatus(id); st.Queued != 0 || st.Inflight != 0 {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+}
+
 // TestInternalLiveFirst checks a live-first internal session: a message
 // that arrives while the backlog (mostly in the store) drains goes out
 // next, ahead of the backlog, and only once, although its store entry
@@ -41,11 +64,7 @@ func TestInternalLiveFirst(t *testing.T) {
 	if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id, LiveFirst: true}); err != nil {
 		t.Fatal(err)
 	}
-	r := dialInternal(t, b.Server, id, 2)
-	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "#", QoS: 1}}})
-	r.Expect(t, mqtt.SUBACK)
-	r.Send(t, &mqtt.Disconnect{})
-	r.Conn.Close()
+	subscribeInternal(t, b.Server, id, "#", 1)
 
 	pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
 	// Nine: the last refill (two at a time) then reads past the backlog.
@@ -56,7 +75,7 @@ func TestInternalLiveFirst(t *testing.T) {
 		t.Fatalf("%d queued, want 9", st.Queued)
 	}
 
-	r = dialInternal(t, b.Server, id, 2)
+	r := dialInternal(t, b.Server, id, 2)
 	var got []string
 	next := func() *mqtt.Publish {
 		t.Helper()
@@ -87,12 +106,7 @@ func TestInternalLiveFirst(t *testing.T) {
 		t.Fatalf("got %v\nwant %v", got, want)
 	}
 	r.Send(t, &mqtt.Puback{PacketID: live.PacketID})
-	brokertest.Eventually(t, 5*time.Second, func() error {
-		if st := b.Server.InternalStatus(id); st.Queued != 0 || st.Inflight != 0 {
-			return fmt.Errorf("status %+v", st)
-		}
-		return nil
-	})
+	waitInternalEmpty(t, b.Server, id)
 }
 
 // TestInternalBacklogRate checks BacklogRate: the backlog goes out no
@@ -104,17 +118,13 @@ func TestInternalBacklogRate(t *testing.T) {
 	if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id, LiveFirst: true, BacklogRate: rate}); err != nil {
 		t.Fatal(err)
 	}
-	r := dialInternal(t, b.Server, id, 100)
-	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "#", QoS: 1}}})
-	r.Expect(t, mqtt.SUBACK)
-	r.Send(t, &mqtt.Disconnect{})
-	r.Conn.Close()
+	subscribeInternal(t, b.Server, id, "#", 1)
 	pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
 	for i := range n {
 		pub.MustPublish("backlog", 1, false, fmt.Sprint(i))
 	}
 
-	r = dialInternal(t, b.Server, id, 100)
+	r := dialInternal(t, b.Server, id, 100)
 	start := time.Now()
 	var got []string
 	for len(got) < n+1 {
@@ -262,11 +272,7 @@ func TestInternalOldestSurvivesRestart(t *testing.T) {
 	if err := srv.RegisterInternal(broker.InternalOptions{ID: id}); err != nil {
 		t.Fatal(err)
 	}
-	r := dialInternal(t, srv, id, 0)
-	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "age/#", QoS: 1}}})
-	r.Expect(t, mqtt.SUBACK)
-	r.Send(t, &mqtt.Disconnect{})
-	r.Conn.Close()
+	subscribeInternal(t, srv, id, "age/#", 1)
 
 	pc, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -322,11 +328,7 @@ func TestInternalQoS0Stored(t *testing.T) {
 	if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id}); err != nil {
 		t.Fatal(err)
 	}
-	r := dialInternal(t, b.Server, id, 10)
-	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "#", QoS: 1}}})
-	r.Expect(t, mqtt.SUBACK)
-	r.Send(t, &mqtt.Disconnect{})
-	r.Conn.Close()
+	subscribeInternal(t, b.Server, id, "#", 1)
 
 	pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
 	for i := range n {
@@ -342,7 +344,7 @@ func TestInternalQoS0Stored(t *testing.T) {
 		t.Fatalf("%d of %d queued QoS 0 messages in the store", e, n)
 	}
 
-	r = dialInternal(t, b.Server, id, 10)
+	r := dialInternal(t, b.Server, id, 10)
 	for i := range n {
 		p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
 		if p.QoS != 0 || string(p.Payload) != fmt.Sprint(i) {
@@ -369,11 +371,7 @@ func TestInternalQoS0StoreFull(t *testing.T) {
 		OnStoreFull: func(topic string) { full.Add(1) }}); err != nil {
 		t.Fatal(err)
 	}
-	r := dialInternal(t, b.Server, id, 10)
-	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "#", QoS: 0}}})
-	r.Expect(t, mqtt.SUBACK)
-	r.Send(t, &mqtt.Disconnect{})
-	r.Conn.Close()
+	subscribeInternal(t, b.Server, id, "#", 0)
 
 	pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
 	const n = 3 * room
@@ -403,11 +401,7 @@ func TestDialInternalIdle(t *testing.T) {
 	if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id}); err != nil {
 		t.Fatal(err)
 	}
-	r := dialInternal(t, b.Server, id, 10)
-	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "a/#", QoS: 1}}})
-	r.Expect(t, mqtt.SUBACK)
-	r.Send(t, &mqtt.Disconnect{})
-	r.Conn.Close()
+	subscribeInternal(t, b.Server, id, "a/#", 1)
 	pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
 	pub.MustPublish("a/0", 0, false, "q0")
 	pub.MustPublish("a/1", 1, false, "q1")
@@ -431,7 +425,7 @@ func TestDialInternalIdle(t *testing.T) {
 	idle.Send(t, &mqtt.Disconnect{})
 	conn.Close()
 
-	r = dialInternal(t, b.Server, id, 10)
+	r := dialInternal(t, b.Server, id, 10)
 	var got []string
 	for range 3 {
 		p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
@@ -525,12 +519,7 @@ func TestInternalPeerSessionLost(t *testing.T) {
 	r.Send(t, &mqtt.Pubrec{PacketID: p.PacketID})
 	r.Expect(t, mqtt.PUBREL)
 	r.Send(t, &mqtt.Pubcomp{PacketID: p.PacketID})
-	brokertest.Eventually(t, 5*time.Second, func() error {
-		if st := b.Server.InternalStatus(id); st.Inflight != 0 || st.Queued != 0 {
-			return fmt.Errorf("after PUBCOMP: %+v", st)
-		}
-		return nil
-	})
+	waitInternalEmpty(t, b.Server, id)
 }
 
 // TestInternalBudgetConcurrentPublishers: publishers routing to an
@@ -546,11 +535,7 @@ func TestInternalBudgetConcurrentPublishers(t *testing.T) {
 		Policy: func(string) broker.OverflowPolicy { return broker.DropOldest }}); err != nil {
 		t.Fatal(err)
 	}
-	r := dialInternal(t, srv, id, 10)
-	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "b/#", QoS: 1}}})
-	r.Expect(t, mqtt.SUBACK)
-	r.Send(t, &mqtt.Disconnect{})
-	r.Conn.Close()
+	subscribeInternal(t, srv, id, "b/#", 1)
 
 	b := &brokertest.Broker{Server: srv, Addr: addr}
 	var pubs []*brokertest.Paho311
