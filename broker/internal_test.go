@@ -206,6 +206,23 @@ func TestInternalBypassesAccessControl(t *testing.T) {
 	}
 }
 
+// releaseOneQoS2 subscribes internal session id to q2/# at QoS 2, has a
+// QoS 2 message published there, takes it to PUBREC (the broker answers
+// PUBREL) and drops the connection before PUBCOMP; it returns the PUBLISH.
+func releaseOneQoS2(t *testing.T, b *brokertest.Broker, id string) *mqtt.Publish {
+	t.Helper()
+	r := dialInternal(t, b.Server, id, 10)
+	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "q2/#", QoS: 2}}})
+	r.Expect(t, mqtt.SUBACK)
+	pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
+	pub.MustPublish("q2/a", 2, false, "payload-a")
+	p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+	r.Send(t, &mqtt.Pubrec{PacketID: p.PacketID})
+	r.Expect(t, mqtt.PUBREL)
+	r.Conn.Close()
+	return p
+}
+
 // TestInternalResendReleased checks ResendReleased: a QoS 2 delivery past
 // PUBREC is re-sent to a resuming internal session as the whole message,
 // marked with ReleasedProperty, and completed by PUBCOMP; without the
@@ -218,17 +235,9 @@ func TestInternalResendReleased(t *testing.T) {
 			if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id, ResendReleased: resend}); err != nil {
 				t.Fatal(err)
 			}
-			r := dialInternal(t, b.Server, id, 10)
-			r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "q2/#", QoS: 2}}})
-			r.Expect(t, mqtt.SUBACK)
-			pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
-			pub.MustPublish("q2/a", 2, false, "payload-a")
-			p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
-			r.Send(t, &mqtt.Pubrec{PacketID: p.PacketID})
-			r.Expect(t, mqtt.PUBREL)
-			r.Conn.Close()
+			p := releaseOneQoS2(t, b, id)
 
-			r = dialInternal(t, b.Server, id, 10)
+			r := dialInternal(t, b.Server, id, 10)
 			got, err := r.Read(brokertest.WaitTimeout)
 			if err != nil {
 				t.Fatalf("after resuming: %v", err)
@@ -468,15 +477,7 @@ func TestInternalPeerSessionLost(t *testing.T) {
 	if err := b.Server.RegisterInternal(broker.InternalOptions{ID: id, ResendReleased: true}); err != nil {
 		t.Fatal(err)
 	}
-	r := dialInternal(t, b.Server, id, 10)
-	r.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "q2/#", QoS: 2}}})
-	r.Expect(t, mqtt.SUBACK)
-	pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
-	pub.MustPublish("q2/a", 2, false, "payload-a")
-	p := r.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
-	r.Send(t, &mqtt.Pubrec{PacketID: p.PacketID})
-	r.Expect(t, mqtt.PUBREL)
-	r.Conn.Close()
+	p := releaseOneQoS2(t, b, id)
 	brokertest.Eventually(t, 5*time.Second, func() error {
 		if s := storedState(t, st, id); s != store.EntryReleased {
 			return fmt.Errorf("stored state %v, want released", s)
@@ -500,7 +501,7 @@ func TestInternalPeerSessionLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r = brokertest.NewRaw(conn, mqtt.V5)
+	r := brokertest.NewRaw(conn, mqtt.V5)
 	c := &mqtt.Connect{ClientID: "ignored"}
 	c.Props.SessionExpiry = 0xFFFFFFFF
 	c.Props.User = []mqtt.UserProperty{{Key: broker.PeerSessionLostProperty, Value: "1"}}
