@@ -1,0 +1,320 @@
+package broker_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weirmq/weir/internal/brokertest"
+	"github.com/weirmq/weir/mqtt"
+)
+
+// Conformance tests: one normative statement (or a few close ones) of the
+// MQTT 5.0 or 3.1.1 specification each, checked over a real connection
+// with the raw client, so that the bytes on the wire are what is asserted.
+
+// cfDial opens a raw connection at protocol level v.
+func cfDial(t *testing.T, b *brokertest.Broker, v mqtt.Version) *brokertest.Raw {
+	t.Helper()
+	return brokertest.NewRaw(b.DialTCP(t), v)
+}
+
+// cfConnect connects a raw client at level v with a clean session and
+// fails the test unless the CONNACK accepts it.
+func cfConnect(t *testing.T, b *brokertest.Broker, v mqtt.Version, c *mqtt.Connect) *brokertest.Raw {
+	t.Helper()
+	r := cfDial(t, b, v)
+	if ca := r.Connect(t, c); ca.ReasonCode != 0 {
+		t.Fatalf("CONNACK 0x%02x for %q, want 0x00", byte(ca.ReasonCode), c.ClientID)
+	}
+	return r
+}
+
+// cfSubscribe subscribes r to filter and waits for the SUBACK granting it.
+func cfSubscribe(t *testing.T, r *brokertest.Raw, pid uint16, filter string, qos byte) {
+	t.Helper()
+	r.Send(t, &mqtt.Subscribe{PacketID: pid, Subscriptions: []mqtt.Subscription{{Filter: filter, QoS: qos}}})
+	sa := r.Expect(t, mqtt.SUBACK).(*mqtt.Suback)
+	if sa.PacketID != pid || len(sa.ReasonCodes) != 1 || sa.ReasonCodes[0] != mqtt.ReasonCode(qos) {
+		t.Fatalf("SUBACK %+v, want packet id %d granting QoS %d", sa, pid, qos)
+	}
+}
+
+// cfNoPacket fails the test if r receives a packet within d.
+func cfNoPacket(t *testing.T, r *brokertest.Raw, d time.Duration) {
+	t.Helper()
+	if p, err := r.Read(d); err == nil {
+		t.Fatalf("unexpected %v %+v", p.Type(), p)
+	}
+}
+
+// A zero-length client identifier needs Clean Session 1 in 3.1.1: with 0
+// the server answers return code 0x02 and closes [MQTT-3.1.3-8]; with 1
+// it assigns an identifier [MQTT-3.1.3-6] [MQTT-3.1.3-7]. MQTT 3.1 has no
+// zero-length identifiers.
+func TestConformanceClientIdentifierRefused(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	refused := func(t *testing.T, v mqtt.Version, c *mqtt.Connect) {
+		t.Helper()
+		r := cfDial(t, b, v)
+		ca := r.Connect(t, c)
+		if ca.ReasonCode != mqtt.ReasonCode(mqtt.ConnRefusedIdentifierRejected) || ca.SessionPresent {
+			t.Fatalf("%v client id %q clean %v: CONNACK %+v, want return code 0x02, no session present",
+				v, c.ClientID, c.CleanStart, ca)
+		}
+		r.ExpectClosed(t)
+	}
+	t.Run("3.1.1 empty id, clean session 0", func(t *testing.T) {
+		refused(t, mqtt.V311, &mqtt.Connect{KeepAlive: 30})
+	})
+	t.Run("3.1.1 empty id, clean session 1", func(t *testing.T) {
+		r := cfConnect(t, b, mqtt.V311, &mqtt.Connect{CleanStart: true, KeepAlive: 30})
+		r.Send(t, &mqtt.Pingreq{})
+		r.Expect(t, mqtt.PINGRESP)
+	})
+	t.Run("3.1 empty id", func(t *testing.T) {
+		refused(t, mqtt.V31, &mqtt.Connect{CleanStart: true, KeepAlive: 30})
+	})
+	t.Run("3.1 id of 23 characters", func(t *testing.T) {
+		cfConnect(t, b, mqtt.V31, &mqtt.Connect{ClientID: strings.Repeat("y", 23), CleanStart: true, KeepAlive: 30})
+	})
+	t.Run("3.1.1 id of 24 characters", func(t *testing.T) {
+		// [MQTT-3.1.3-5]: 3.1.1 servers MAY allow longer ones; Weir does.
+		cfConnect(t, b, mqtt.V311, &mqtt.Connect{ClientID: strings.Repeat("z", 24), CleanStart: true, KeepAlive: 30})
+	})
+}
+
+// An invalid CONNECT is refused and the connection closed, whatever the
+// level: reserved flag [MQTT-3.1.2-3], will QoS or retain without the will
+// flag [MQTT-3.1.2-11] [MQTT-3.1.2-13], will QoS 3 [MQTT-3.1.2-14], a
+// 3.1.1 password without a user name [MQTT-3.1.2-22], U+0000 in the
+// client identifier [MQTT-1.5.4-2]. A 5.0 client may be told why in a
+// CONNACK with a code of 0x80 or more; nothing else is sent.
+func TestConformanceInvalidConnect(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	// connect returns a CONNECT at level v with flags and client id id.
+	connect := func(v mqtt.Version, flags byte, id string) []byte {
+		name := "MQTT"
+		if v == mqtt.V31 {
+			name = "MQIsdp"
+		}
+		body := []byte{0, byte(len(name))}
+		body = append(body, name...)
+		body = append(body, byte(v), flags, 0, 30)
+		if v == mqtt.V5 {
+			body = append(body, 0) // no properties
+		}
+		body = append(body, 0, byte(len(id)))
+		body = append(body, id...)
+		if flags&0x04 != 0 {
+			if v == mqtt.V5 {
+				body = append(body, 0)
+			}
+			body = append(body, 0, 1, 'w', 0, 1, 'x')
+		}
+		if flags&0x80 != 0 {
+			body = append(body, 0, 1, 'u')
+		}
+		if flags&0x40 != 0 {
+			body = append(body, 0, 1, 'p')
+		}
+		return append([]byte{0x10, byte(len(body))}, body...)
+	}
+	cases := []struct {
+		name  string
+		flags byte
+		id    string
+		only  mqtt.Version // 0: every level
+	}{
+		{"[MQTT-3.1.2-3] reserved flag", 0x03, "cf", 0},
+		{"[MQTT-3.1.2-11] will QoS without will flag", 0x0A, "cf", 0},
+		{"[MQTT-3.1.2-13] will retain without will flag", 0x22, "cf", 0},
+		{"[MQTT-3.1.2-14] will QoS 3", 0x1E, "cf", 0},
+		{"[MQTT-3.1.2-22] password without user name", 0x42, "cf", mqtt.V311},
+		{"[MQTT-1.5.4-2] U+0000 in the client id", 0x02, "c\x00f", 0},
+	}
+	for _, tc := range cases {
+		for _, v := range []mqtt.Version{mqtt.V31, mqtt.V311, mqtt.V5} {
+			if tc.only != 0 && v != tc.only {
+				continue
+			}
+			t.Run(v.String()+" "+tc.name, func(t *testing.T) {
+				r := cfDial(t, b, v)
+				r.SendBytes(t, connect(v, tc.flags, tc.id))
+				p, err := r.Read(brokertest.WaitTimeout)
+				if err == nil {
+					ca, ok := p.(*mqtt.Connack)
+					if !ok || v != mqtt.V5 || ca.ReasonCode < 0x80 {
+						t.Fatalf("got %v %+v, want the connection closed (5.0: after a CONNACK >= 0x80)", p.Type(), p)
+					}
+					r.ExpectClosed(t)
+				}
+			})
+		}
+	}
+}
+
+// Packets that break the rules after CONNECT end a 5.0 connection with a
+// DISCONNECT naming the right reason code: 0x81 Malformed Packet or 0x82
+// Protocol Error (§4.13), then the server closes it.
+func TestConformanceDisconnectReasonCodes(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	cases := []struct {
+		name string
+		pkt  []byte
+		want mqtt.ReasonCode
+	}{
+		{"[MQTT-2.1.3-1] reserved packet type 0", []byte{0x00, 0x00}, mqtt.MalformedPacket},
+		{"[MQTT-1.5.5-1] remaining length of five bytes", []byte{0xC0, 0x80, 0x80, 0x80, 0x80, 0x01}, mqtt.MalformedPacket},
+		{"[MQTT-3.3.1-4] PUBLISH QoS 3", []byte{0x36, 0x08, 0x00, 0x03, 'a', '/', 'b', 0x00, 0x01, 0x00}, mqtt.MalformedPacket},
+		{"[MQTT-3.3.1-2] PUBLISH QoS 0 with DUP", []byte{0x38, 0x06, 0x00, 0x03, 'a', '/', 'b', 0x00}, mqtt.MalformedPacket},
+		{"[MQTT-1.5.4-1] PUBLISH topic not UTF-8", []byte{0x30, 0x06, 0x00, 0x03, 'a', 0xFF, 'b', 0x00}, mqtt.MalformedPacket},
+		{"[MQTT-1.5.4-2] PUBLISH topic with U+0000", []byte{0x30, 0x06, 0x00, 0x03, 'a', 0x00, 'b', 0x00}, mqtt.MalformedPacket},
+		{"[MQTT-3.3.2-1] PUBLISH empty topic without alias", []byte{0x30, 0x04, 0x00, 0x00, 0x00, 'x'}, mqtt.ProtocolError},
+		{"§2.2.2.2 PUBLISH with a property of CONNECT", []byte{0x30, 0x0A, 0x00, 0x01, 'a', 0x05, 0x11, 0x00, 0x00, 0x00, 0x01, 'x'}, mqtt.MalformedPacket},
+		{"§2.2.2.2 PUBLISH with a property twice", []byte{0x30, 0x09, 0x00, 0x01, 'a', 0x04, 0x01, 0x01, 0x01, 0x01, 'x'}, mqtt.ProtocolError},
+		{"[MQTT-3.8.1-1] SUBSCRIBE reserved flags 0", []byte{0x80, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, 'a', 0x00}, mqtt.MalformedPacket},
+		{"[MQTT-3.8.3-2] SUBSCRIBE without a topic filter", []byte{0x82, 0x03, 0x00, 0x01, 0x00}, mqtt.ProtocolError},
+		{"[MQTT-3.8.3-5] SUBSCRIBE options reserved bits", []byte{0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, 'a', 0x40}, mqtt.MalformedPacket},
+		{"§3.8.3.1 SUBSCRIBE retain handling 3", []byte{0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, 'a', 0x30}, mqtt.ProtocolError},
+		{"§3.8.3.1 SUBSCRIBE maximum QoS 3", []byte{0x82, 0x07, 0x00, 0x01, 0x00, 0x00, 0x01, 'a', 0x03}, mqtt.ProtocolError},
+		{"[MQTT-3.8.3-4] SUBSCRIBE no local on a shared subscription", append([]byte{0x82, 0x10, 0x00, 0x01, 0x00, 0x00, 0x0A}, append([]byte("$share/g/a"), 0x04)...), mqtt.ProtocolError},
+		{"[MQTT-3.10.3-2] UNSUBSCRIBE without a topic filter", []byte{0xA2, 0x03, 0x00, 0x01, 0x00}, mqtt.ProtocolError},
+		{"[MQTT-3.1.0-2] second CONNECT", []byte{0x10, 0x0D, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0x02, 0x00, 0x1E, 0x00, 0x00, 0x00}, mqtt.ProtocolError},
+		{"§4.12 AUTH without an authentication method", []byte{0xF0, 0x02, 0x19, 0x00}, mqtt.ProtocolError},
+		{"[MQTT-3.14.1-1] DISCONNECT reserved flags", []byte{0xE1, 0x00}, mqtt.MalformedPacket},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := cfConnect(t, b, mqtt.V5, &mqtt.Connect{ClientID: fmt.Sprintf("cf-rc-%d", i), CleanStart: true, KeepAlive: 30})
+			r.SendBytes(t, tc.pkt)
+			r.ExpectDisconnect(t, tc.want)
+		})
+	}
+}
+
+// A PUBREL for a packet identifier the server does not know is answered
+// with PUBCOMP: 0x92 Packet Identifier not found in 5.0 (§3.7.2.1), plain
+// in 3.1.1 [MQTT-4.3.3-?]; the connection goes on.
+func TestConformancePubrelUnknownPacketID(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	for _, tc := range []struct {
+		v    mqtt.Version
+		want mqtt.ReasonCode
+	}{{mqtt.V5, mqtt.PacketIdentifierNotFound}, {mqtt.V311, mqtt.Success}} {
+		t.Run(tc.v.String(), func(t *testing.T) {
+			r := cfConnect(t, b, tc.v, &mqtt.Connect{ClientID: "cf-pubrel-" + tc.v.String(), CleanStart: true, KeepAlive: 30})
+			r.Send(t, &mqtt.Pubrel{PacketID: 77})
+			pc := r.Expect(t, mqtt.PUBCOMP).(*mqtt.Pubcomp)
+			if pc.PacketID != 77 || pc.ReasonCode != tc.want {
+				t.Fatalf("PUBCOMP %+v, want packet id 77 reason 0x%02x", pc, byte(tc.want))
+			}
+			r.Send(t, &mqtt.Pingreq{})
+			r.Expect(t, mqtt.PINGRESP)
+		})
+	}
+}
+
+// UNSUBACK carries one code per filter: 0x00 for a subscription removed,
+// 0x11 No subscription existed for one that was not there (§3.11.3)
+// [MQTT-3.11.3-1]; in 3.1.1 UNSUBACK has no payload [MQTT-3.11.3-1 of
+// 3.1.1] and is sent even when nothing matched [MQTT-3.10.4-5].
+func TestConformanceUnsuback(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	t.Run("5.0", func(t *testing.T) {
+		r := cfConnect(t, b, mqtt.V5, &mqtt.Connect{ClientID: "cf-unsub5", CleanStart: true, KeepAlive: 30})
+		cfSubscribe(t, r, 1, "cf/u/a", 1)
+		r.Send(t, &mqtt.Unsubscribe{PacketID: 2, Filters: []string{"cf/u/none", "cf/u/a", "cf/u/a"}})
+		ua := r.Expect(t, mqtt.UNSUBACK).(*mqtt.Unsuback)
+		want := []mqtt.ReasonCode{mqtt.NoSubscriptionExisted, mqtt.Success, mqtt.NoSubscriptionExisted}
+		if ua.PacketID != 2 || len(ua.ReasonCodes) != len(want) {
+			t.Fatalf("UNSUBACK %+v, want packet id 2 with codes %v", ua, want)
+		}
+		for i := range want {
+			if ua.ReasonCodes[i] != want[i] {
+				t.Errorf("UNSUBACK code %d: 0x%02x, want 0x%02x", i, byte(ua.ReasonCodes[i]), byte(want[i]))
+			}
+		}
+	})
+	t.Run("3.1.1", func(t *testing.T) {
+		r := cfConnect(t, b, mqtt.V311, &mqtt.Connect{ClientID: "cf-unsub311", CleanStart: true, KeepAlive: 30})
+		r.Send(t, &mqtt.Unsubscribe{PacketID: 3, Filters: []string{"cf/u/none"}})
+		if ua := r.Expect(t, mqtt.UNSUBACK).(*mqtt.Unsuback); ua.PacketID != 3 || r.LastSize != 4 {
+			t.Fatalf("UNSUBACK %+v of %d bytes, want packet id 3 in 4 bytes", ua, r.LastSize)
+		}
+	})
+}
+
+// A 3.1.1 SUBSCRIBE with a filter the server refuses gets 0x80 for that
+// filter and the granted QoS for the others, in order [MQTT-3.9.3-1]
+// [MQTT-3.9.3-2]; 5.0 names the reason, 0x8F Topic Filter invalid.
+func TestConformanceSubackFailure(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	for _, tc := range []struct {
+		v    mqtt.Version
+		fail mqtt.ReasonCode
+	}{{mqtt.V311, 0x80}, {mqtt.V5, mqtt.TopicFilterInvalid}} {
+		t.Run(tc.v.String(), func(t *testing.T) {
+			r := cfConnect(t, b, tc.v, &mqtt.Connect{ClientID: "cf-suback-" + tc.v.String(), CleanStart: true, KeepAlive: 30})
+			r.Send(t, &mqtt.Subscribe{PacketID: 5, Subscriptions: []mqtt.Subscription{
+				{Filter: "cf/s/+", QoS: 1}, {Filter: "cf/#/s", QoS: 1}, {Filter: "cf/s+", QoS: 0}, {Filter: "cf/s/#", QoS: 2}}})
+			sa := r.Expect(t, mqtt.SUBACK).(*mqtt.Suback)
+			want := []mqtt.ReasonCode{1, tc.fail, tc.fail, 2}
+			if sa.PacketID != 5 || len(sa.ReasonCodes) != len(want) {
+				t.Fatalf("SUBACK %+v, want packet id 5 with codes %v", sa, want)
+			}
+			for i := range want {
+				if sa.ReasonCodes[i] != want[i] {
+					t.Errorf("SUBACK code %d: 0x%02x, want 0x%02x", i, byte(sa.ReasonCodes[i]), byte(want[i]))
+				}
+			}
+		})
+	}
+}
+
+// A PUBLISH whose Payload Format Indicator says UTF-8 but whose payload is
+// not is refused with 0x99 Payload format invalid (§3.3.2.3.2, in a PUBACK
+// or a DISCONNECT), and nobody receives it.
+func TestConformancePayloadFormatInvalid(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	sub := cfConnect(t, b, mqtt.V5, &mqtt.Connect{ClientID: "cf-pfi-sub", CleanStart: true, KeepAlive: 30})
+	cfSubscribe(t, sub, 1, "cf/pfi", 1)
+	pub := cfConnect(t, b, mqtt.V5, &mqtt.Connect{ClientID: "cf-pfi-pub", CleanStart: true, KeepAlive: 30})
+	pub.Send(t, &mqtt.Publish{QoS: 1, PacketID: 1, Topic: []byte("cf/pfi"), Payload: []byte{'a', 0xFF, 'b'},
+		Props: mqtt.Properties{PayloadFormat: 1}})
+	p, err := pub.Read(brokertest.WaitTimeout)
+	if err != nil {
+		t.Fatalf("waiting for PUBACK 0x99: %v", err)
+	}
+	switch p := p.(type) {
+	case *mqtt.Puback:
+		if p.PacketID != 1 || p.ReasonCode != mqtt.PayloadFormatInvalid {
+			t.Fatalf("PUBACK %+v, want packet id 1 reason 0x99", p)
+		}
+	case *mqtt.Disconnect:
+		if p.ReasonCode != mqtt.PayloadFormatInvalid {
+			t.Fatalf("DISCONNECT %+v, want reason 0x99", p)
+		}
+	default:
+		t.Fatalf("got %v %+v, want PUBACK or DISCONNECT 0x99", p.Type(), p)
+	}
+	cfNoPacket(t, sub, 300*time.Millisecond)
+}
+
+// A Session Expiry Interval of 0 in CONNECT cannot be raised in DISCONNECT:
+// that is a Protocol Error [MQTT-3.14.2-2], answered with DISCONNECT 0x82,
+// and the session still ends with the connection.
+func TestConformanceDisconnectRaisesSessionExpiry(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	c := &mqtt.Connect{ClientID: "cf-dse", CleanStart: true, KeepAlive: 30}
+	r := cfConnect(t, b, mqtt.V5, c)
+	cfSubscribe(t, r, 1, "cf/dse", 1)
+	r.Send(t, &mqtt.Disconnect{Props: mqtt.Properties{SessionExpiry: 60}})
+	r.ExpectDisconnect(t, mqtt.ProtocolError)
+
+	c.CleanStart = false
+	if ca := cfDial(t, b, mqtt.V5).Connect(t, c); ca.ReasonCode != 0 || ca.SessionPresent {
+		t.Fatalf("reconnect: CONNACK %+v, want accepted without a session present", ca)
+	}
+}
