@@ -74,8 +74,8 @@ type client struct {
 	heldBy     *client // the last of them, while it holds
 
 	// Set once the connection is ending.
-	disconnect   atomic.Bool // DISCONNECT received: no will unless 0x04
-	willOnClose  atomic.Bool // DISCONNECT 0x04
+	disconnect   atomic.Bool // DISCONNECT received: no will unless willOnClose
+	willOnClose  atomic.Bool // DISCONNECT with a code other than 0x00 (5.0)
 	takenOver    atomic.Bool
 	shuttingDown atomic.Bool
 }
@@ -550,7 +550,10 @@ func (c *client) handleDisconnect(p *mqtt.Disconnect) error {
 				return err
 			}
 		}
-		if p.ReasonCode == mqtt.DisconnectWithWillMessage {
+		if p.ReasonCode != mqtt.NormalDisconnection {
+			// Only Normal disconnection deletes the will [MQTT-3.1.2-10];
+			// after 0x04 or an error code it is published once the
+			// connection is closed [MQTT-3.1.2-8] (§3.1.2.5).
 			c.willOnClose.Store(true)
 		}
 	}

@@ -318,3 +318,39 @@ func TestConformanceDisconnectRaisesSessionExpiry(t *testing.T) {
 		t.Fatalf("reconnect: CONNACK %+v, want accepted without a session present", ca)
 	}
 }
+
+// A DISCONNECT with a reason code other than 0x00 does not delete the
+// will: only Normal disconnection does [MQTT-3.1.2-10], and the will is
+// published once the connection is closed without one [MQTT-3.1.2-8]
+// (§3.1.2.5). 0x04 asks for it explicitly (TestPaho5DisconnectWithWillMessage).
+func TestConformanceWillAfterDisconnectWithError(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	sub := cfConnect(t, b, mqtt.V5, &mqtt.Connect{ClientID: "cf-will-sub", CleanStart: true, KeepAlive: 30})
+	cfSubscribe(t, sub, 1, "cf/will/#", 0)
+	for _, tc := range []struct {
+		code mqtt.ReasonCode
+		will bool
+	}{
+		{mqtt.NormalDisconnection, false},
+		{mqtt.UnspecifiedError, true},
+		{mqtt.ImplementationSpecificError, true},
+		{mqtt.MessageRateTooHigh, true},
+	} {
+		topic := fmt.Sprintf("cf/will/%02x", byte(tc.code))
+		r := cfConnect(t, b, mqtt.V5, &mqtt.Connect{ClientID: "cf-will", CleanStart: true, KeepAlive: 30,
+			Will: &mqtt.Will{Topic: topic, Payload: []byte("gone")}})
+		r.Send(t, &mqtt.Disconnect{ReasonCode: tc.code})
+		r.ExpectClosed(t)
+		if !tc.will {
+			cfNoPacket(t, sub, 300*time.Millisecond)
+			continue
+		}
+		p, err := sub.Read(brokertest.WaitTimeout)
+		if err != nil {
+			t.Fatalf("DISCONNECT 0x%02x: no will: %v", byte(tc.code), err)
+		}
+		if pub, ok := p.(*mqtt.Publish); !ok || string(pub.Topic) != topic || string(pub.Payload) != "gone" {
+			t.Fatalf("DISCONNECT 0x%02x: got %v %+v, want the will on %s", byte(tc.code), p.Type(), p, topic)
+		}
+	}
+}
