@@ -202,6 +202,11 @@ func (c *client) handlePublish(pkt []byte) error {
 	if err := p.Decode(pkt, c.version); err != nil {
 		return err
 	}
+	if c.version == mqtt.V5 && len(p.Props.SubscriptionIDs) > 0 {
+		// The codec accepts the property in PUBLISH because the server
+		// sends it; a client must not [MQTT-3.3.4-6].
+		return closeWith(mqtt.ProtocolError, "PUBLISH from a client with a subscription identifier [MQTT-3.3.4-6]")
+	}
 	topic := p.Topic
 	var aliased string
 	if c.version == mqtt.V5 && p.Props.Present.Has(mqtt.PropTopicAlias) {
