@@ -52,7 +52,8 @@ func cfNoPacket(t *testing.T, r *brokertest.Raw, d time.Duration) {
 // A zero-length client identifier needs Clean Session 1 in 3.1.1: with 0
 // the server answers return code 0x02 and closes [MQTT-3.1.3-8]; with 1
 // it assigns an identifier [MQTT-3.1.3-6] [MQTT-3.1.3-7]. MQTT 3.1 has no
-// zero-length identifiers.
+// zero-length identifiers, and none longer than 23 characters (3.1
+// §3.1: "Identifier Rejected").
 func TestConformanceClientIdentifierRefused(t *testing.T) {
 	b := brokertest.Start(t, nil)
 	refused := func(t *testing.T, v mqtt.Version, c *mqtt.Connect) {
@@ -75,6 +76,9 @@ func TestConformanceClientIdentifierRefused(t *testing.T) {
 	})
 	t.Run("3.1 empty id", func(t *testing.T) {
 		refused(t, mqtt.V31, &mqtt.Connect{CleanStart: true, KeepAlive: 30})
+	})
+	t.Run("3.1 id of 24 characters", func(t *testing.T) {
+		refused(t, mqtt.V31, &mqtt.Connect{ClientID: strings.Repeat("x", 24), CleanStart: true, KeepAlive: 30})
 	})
 	t.Run("3.1 id of 23 characters", func(t *testing.T) {
 		cfConnect(t, b, mqtt.V31, &mqtt.Connect{ClientID: strings.Repeat("y", 23), CleanStart: true, KeepAlive: 30})

@@ -70,6 +70,11 @@ func (c *client) handleConnect(pkt []byte) bool {
 		}
 		id = newClientID()
 		assigned = true
+	} else if v == mqtt.V31 && utf8.RuneCountInString(id) > 23 {
+		// MQTT 3.1 §3.1: a client id of more than 23 characters is
+		// answered with return code 2, Identifier Rejected (3.1.1 and 5.0
+		// let the server accept longer ones [MQTT-3.1.3-5]).
+		return refuse(mqtt.ClientIdentifierNotValid, "3.1 client id longer than 23 characters")
 	}
 	c.id = id // logged from now on (connlog.go)
 	who, authData, code, why := c.authenticate(&p, id)
