@@ -359,3 +359,50 @@ func TestConformanceWillAfterDisconnectWithError(t *testing.T) {
 		}
 	}
 }
+
+// A delayed will is published when the Will Delay Interval passes or the
+// session ends, whichever comes first (§3.1.3.2.2): a reconnect with Clean
+// Start 1 ends the old session [MQTT-3.1.2-4], so its will goes out then,
+// whether the old connection had dropped or is taken over [MQTT-3.1.4-3].
+// A reconnect with Clean Start 0 resumes the session, and the will is not
+// sent [MQTT-3.1.3-9].
+func TestConformanceWillDelaySessionEnds(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	sub := cfConnect(t, b, mqtt.V5, &mqtt.Connect{ClientID: "cf-wd-sub", CleanStart: true, KeepAlive: 30})
+	cfSubscribe(t, sub, 1, "cf/wd/#", 0)
+	withWill := func(id string, clean bool) *mqtt.Connect {
+		return &mqtt.Connect{ClientID: id, CleanStart: clean, KeepAlive: 30,
+			Props: mqtt.Properties{SessionExpiry: 300},
+			Will:  &mqtt.Will{Topic: "cf/wd/" + id, Payload: []byte(id), Props: mqtt.Properties{WillDelay: 30}}}
+	}
+	expectWill := func(t *testing.T, id string) {
+		t.Helper()
+		p, err := sub.Read(brokertest.WaitTimeout)
+		if err != nil {
+			t.Fatalf("no will of %s when its session ended: %v", id, err)
+		}
+		if pub, ok := p.(*mqtt.Publish); !ok || string(pub.Payload) != id {
+			t.Fatalf("got %v %+v, want the will of %s", p.Type(), p, id)
+		}
+	}
+	t.Run("dropped, then clean start", func(t *testing.T) {
+		r := cfConnect(t, b, mqtt.V5, withWill("cf-wd-drop", true))
+		r.Conn.Close()
+		cfNoPacket(t, sub, 300*time.Millisecond) // the delay runs
+		cfConnect(t, b, mqtt.V5, &mqtt.Connect{ClientID: "cf-wd-drop", CleanStart: true, KeepAlive: 30})
+		expectWill(t, "cf-wd-drop")
+	})
+	t.Run("taken over with clean start", func(t *testing.T) {
+		old := cfConnect(t, b, mqtt.V5, withWill("cf-wd-take", true))
+		cfConnect(t, b, mqtt.V5, &mqtt.Connect{ClientID: "cf-wd-take", CleanStart: true, KeepAlive: 30})
+		old.ExpectDisconnect(t, mqtt.SessionTakenOver)
+		expectWill(t, "cf-wd-take")
+	})
+	t.Run("taken over without clean start", func(t *testing.T) {
+		old := cfConnect(t, b, mqtt.V5, withWill("cf-wd-keep", true))
+		cfConnect(t, b, mqtt.V5, &mqtt.Connect{ClientID: "cf-wd-keep", KeepAlive: 30,
+			Props: mqtt.Properties{SessionExpiry: 300}})
+		old.ExpectDisconnect(t, mqtt.SessionTakenOver)
+		cfNoPacket(t, sub, 500*time.Millisecond)
+	})
+}

@@ -256,9 +256,6 @@ func (s *Server) attach(c *client, id string, clean bool, expiry uint32, will *s
 		present = true
 	}
 	ss.mu.Lock()
-	if !present {
-		endWill = nil // only an ended old session publishes its will
-	}
 	if ss.willTimer != nil && present {
 		// A new connection before the will delay elapsed: the pending
 		// will is not published [MQTT-3.1.3-9].
@@ -312,10 +309,10 @@ func (s *Server) lockClientID(id string) func() {
 func (s *Server) endSessionLocked(ss *session) *store.Will {
 	ss.mu.Lock()
 	ss.ended = true
+	will := ss.pendingWill() // before stopTimersLocked, which it looks at
 	ss.stopTimersLocked()
 	subs := ss.subs
 	ss.subs = nil
-	will := ss.pendingWill()
 	stored := ss.stored
 	ss.releaseStoredLocked(int(ss.storedBytes))
 	ss.mu.Unlock()
@@ -390,11 +387,13 @@ func (ss *session) detach(c *client) {
 	} else {
 		ss.mu.Lock()
 		if will != nil {
+			// A delayed will waits for its delay or the end of the session
+			// (§3.1.3.2.2), also when the connection was taken over: the new
+			// connection cancels it if it resumes the session
+			// [MQTT-3.1.3-9], and attach publishes it if it starts a new
+			// one, which ends this one [MQTT-3.1.2-4].
 			delay := min(will.Delay, expiry)
-			if takenOver && c.version == mqtt.V5 && delay > 0 {
-				// The new connection arrived before the delay elapsed.
-				will = nil
-			} else if delay == 0 || takenOver {
+			if delay == 0 {
 				ss.will = nil
 			} else {
 				ss.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, func() { s.willDue(ss) })
