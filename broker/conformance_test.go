@@ -406,3 +406,34 @@ func TestConformanceWillDelaySessionEnds(t *testing.T) {
 		cfNoPacket(t, sub, 500*time.Millisecond)
 	})
 }
+
+// A protocol level the server does not speak is refused with CONNACK
+// return code 0x01 Unacceptable protocol version in the 3.1.1 form
+// [MQTT-3.1.2-2 of 3.1.1], or 0x84 Unsupported Protocol Version in the
+// 5.0 form for a level above 5 [MQTT-3.1.2-2], and the connection closed.
+func TestConformanceUnsupportedProtocolLevel(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	for _, tc := range []struct {
+		name  string
+		level byte
+		as    mqtt.Version // the form of the CONNACK
+		want  mqtt.ReasonCode
+	}{
+		{"MQTT", 3, mqtt.V311, mqtt.ReasonCode(mqtt.ConnRefusedProtocolVersion)},
+		{"MQTT", 2, mqtt.V311, mqtt.ReasonCode(mqtt.ConnRefusedProtocolVersion)},
+		{"MQIsdp", 4, mqtt.V311, mqtt.ReasonCode(mqtt.ConnRefusedProtocolVersion)},
+		{"MQTT", 6, mqtt.V5, mqtt.UnsupportedProtocolVersion},
+	} {
+		t.Run(fmt.Sprintf("%s level %d", tc.name, tc.level), func(t *testing.T) {
+			r := cfDial(t, b, tc.as)
+			body := append([]byte{0, byte(len(tc.name))}, tc.name...)
+			body = append(body, tc.level, 0x02, 0, 30, 0, 2, 'c', 'f')
+			r.SendBytes(t, append([]byte{0x10, byte(len(body))}, body...))
+			ca := r.Expect(t, mqtt.CONNACK).(*mqtt.Connack)
+			if ca.ReasonCode != tc.want || ca.SessionPresent || r.LastSize != 4 && tc.as == mqtt.V311 {
+				t.Fatalf("CONNACK %+v of %d bytes, want %v code 0x%02x", ca, r.LastSize, tc.as, byte(tc.want))
+			}
+			r.ExpectClosed(t)
+		})
+	}
+}
