@@ -437,3 +437,106 @@ func TestConformanceUnsupportedProtocolLevel(t *testing.T) {
 		})
 	}
 }
+
+// The DUP flag of an incoming PUBLISH is not propagated to subscribers
+// [MQTT-3.3.1-3]; a QoS 2 PUBLISH sent again before PUBREL is
+// acknowledged again and not delivered again [MQTT-4.3.3-10] (5.0 numbering;
+// [MQTT-4.3.3-2] in 3.1.1); after PUBCOMP its packet identifier starts a new
+// message [MQTT-4.3.3-12].
+func TestConformanceQoS2Duplicate(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	for _, v := range []mqtt.Version{mqtt.V311, mqtt.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			sub := cfConnect(t, b, v, &mqtt.Connect{ClientID: "cf-dup-sub-" + v.String(), CleanStart: true, KeepAlive: 30})
+			topic := "cf/dup/" + v.String()
+			cfSubscribe(t, sub, 1, topic, 2)
+			pub := cfConnect(t, b, v, &mqtt.Connect{ClientID: "cf-dup-pub-" + v.String(), CleanStart: true, KeepAlive: 30})
+			send := func(dup bool, payload string) {
+				t.Helper()
+				pub.Send(t, &mqtt.Publish{QoS: 2, Dup: dup, PacketID: 9, Topic: []byte(topic), Payload: []byte(payload)})
+				if rec := pub.Expect(t, mqtt.PUBREC).(*mqtt.Pubrec); rec.PacketID != 9 || rec.ReasonCode.IsError() {
+					t.Fatalf("PUBREC %+v, want packet id 9, success", rec)
+				}
+			}
+			receive := func(payload string) {
+				t.Helper()
+				p := sub.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+				if string(p.Payload) != payload || p.Dup || p.QoS != 2 {
+					t.Fatalf("subscriber got %+v, want %q at QoS 2 without DUP [MQTT-3.3.1-3]", p, payload)
+				}
+				sub.Send(t, &mqtt.Pubrec{PacketID: p.PacketID})
+				sub.Expect(t, mqtt.PUBREL)
+				sub.Send(t, &mqtt.Pubcomp{PacketID: p.PacketID})
+			}
+			send(true, "one") // DUP on a first send is allowed to arrive
+			send(true, "one")
+			receive("one")
+			cfNoPacket(t, sub, 300*time.Millisecond)
+			pub.Send(t, &mqtt.Pubrel{PacketID: 9})
+			pub.Expect(t, mqtt.PUBCOMP)
+			send(false, "two")
+			receive("two")
+		})
+	}
+}
+
+// An MQTT 5.0 subscriber is sent the Message Expiry Interval less the time
+// the message waited [MQTT-3.3.2-6], retained messages included; a
+// subscription replaced without a Subscription Identifier no longer has
+// one (§3.8.4: the new subscription replaces the old), so deliveries after
+// it carry none.
+func TestConformanceRetainedExpiryAndReplacedSubscriptionID(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	pub := cfConnect(t, b, mqtt.V5, &mqtt.Connect{ClientID: "cf-rexp-pub", CleanStart: true, KeepAlive: 30})
+	pub.Send(t, &mqtt.Publish{QoS: 1, PacketID: 1, Retain: true, Topic: []byte("cf/rexp"), Payload: []byte("r"),
+		Props: mqtt.Properties{MessageExpiry: 100}})
+	pub.Expect(t, mqtt.PUBACK)
+	time.Sleep(1100 * time.Millisecond)
+
+	sub := cfConnect(t, b, mqtt.V5, &mqtt.Connect{ClientID: "cf-rexp-sub", CleanStart: true, KeepAlive: 30})
+	sub.Send(t, &mqtt.Subscribe{PacketID: 1, Props: mqtt.Properties{SubscriptionIDs: []int{42}},
+		Subscriptions: []mqtt.Subscription{{Filter: "cf/rexp", QoS: 0}}})
+	sub.Expect(t, mqtt.SUBACK)
+	p := sub.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+	if !p.Retain || p.Props.MessageExpiry == 0 || p.Props.MessageExpiry >= 100 {
+		t.Errorf("retained message: retain %v, Message Expiry Interval %d, want retain and 1..99 [MQTT-3.3.2-6]",
+			p.Retain, p.Props.MessageExpiry)
+	}
+	if len(p.Props.SubscriptionIDs) != 1 || p.Props.SubscriptionIDs[0] != 42 {
+		t.Errorf("retained message: subscription identifiers %v, want [42]", p.Props.SubscriptionIDs)
+	}
+	// Replace the subscription, without an identifier and without the
+	// retained message (Retain Handling 2).
+	sub.Send(t, &mqtt.Subscribe{PacketID: 2, Subscriptions: []mqtt.Subscription{{Filter: "cf/rexp", QoS: 0, RetainHandling: 2}}})
+	sub.Expect(t, mqtt.SUBACK)
+	pub.Send(t, &mqtt.Publish{Topic: []byte("cf/rexp"), Payload: []byte("live")})
+	p = sub.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+	if string(p.Payload) != "live" || len(p.Props.SubscriptionIDs) != 0 || p.Props.MessageExpiry != 0 {
+		t.Errorf("after the subscription was replaced: %q with subscription identifiers %v, expiry %d; want \"live\" with none",
+			p.Payload, p.Props.SubscriptionIDs, p.Props.MessageExpiry)
+	}
+}
+
+// A message larger than the client's Maximum Packet Size is not sent to it
+// [MQTT-3.1.2-24], retained messages on SUBSCRIBE included, and the server
+// goes on as if it had sent it [MQTT-3.1.2-25]: the next one that fits
+// arrives.
+func TestConformanceMaximumPacketSizeRetained(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	pub := cfConnect(t, b, mqtt.V5, &mqtt.Connect{ClientID: "cf-mps-pub", CleanStart: true, KeepAlive: 30})
+	for i, size := range []int{500, 10} {
+		pub.Send(t, &mqtt.Publish{QoS: 1, PacketID: uint16(i + 1), Retain: true, Topic: []byte(fmt.Sprintf("cf/mps/%d", i)),
+			Payload: []byte(strings.Repeat("x", size))})
+		pub.Expect(t, mqtt.PUBACK)
+	}
+	sub := cfConnect(t, b, mqtt.V5, &mqtt.Connect{ClientID: "cf-mps-sub", CleanStart: true, KeepAlive: 30,
+		Props: mqtt.Properties{MaximumPacketSize: 100}})
+	sub.Send(t, &mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{{Filter: "cf/mps/#", QoS: 1}}})
+	sub.Expect(t, mqtt.SUBACK)
+	p := sub.Expect(t, mqtt.PUBLISH).(*mqtt.Publish)
+	if string(p.Topic) != "cf/mps/1" || sub.LastSize > 100 {
+		t.Fatalf("got %s of %d bytes, want only cf/mps/1 within 100 bytes", p.Topic, sub.LastSize)
+	}
+	sub.Send(t, &mqtt.Puback{PacketID: p.PacketID})
+	cfNoPacket(t, sub, 300*time.Millisecond)
+}

@@ -239,7 +239,7 @@ func (c *client) handlePublish(pkt []byte) error {
 	pid := p.PacketID
 	if p.QoS == 2 && c.sess.addInbound(pid) {
 		// A re-sent QoS 2 PUBLISH whose PUBREC we sent: acknowledge again,
-		// deliver nothing [MQTT-4.3.3-9] (3.1.1: [MQTT-4.3.3-2]).
+		// deliver nothing [MQTT-4.3.3-10] (3.1.1: [MQTT-4.3.3-2]).
 		c.inflightIn.Add(-1)
 		c.send(&mqtt.Pubrec{PacketID: pid})
 		return nil
