@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weirmq/weir/broker"
 	"github.com/weirmq/weir/internal/brokertest"
 	"github.com/weirmq/weir/mqtt"
 )
@@ -539,4 +540,71 @@ func TestConformanceMaximumPacketSizeRetained(t *testing.T) {
 	}
 	sub.Send(t, &mqtt.Puback{PacketID: p.PacketID})
 	cfNoPacket(t, sub, 300*time.Millisecond)
+}
+
+// A server that caps the keep-alive tells a 5.0 client in CONNACK (Server
+// Keep Alive, §3.2.2.3.14), asks of it what it told [MQTT-3.2.2-21],
+// and closes the connection after one and a half times that without a
+// packet, with DISCONNECT 0x8D (§3.1.2.10). A capped Session Expiry
+// Interval is returned in CONNACK too (§3.2.2.3.2).
+func TestConformanceServerKeepAliveAndSessionExpiry(t *testing.T) {
+	b := brokertest.Start(t, &broker.Options{MaxKeepAlive: 1, MaxSessionExpiry: 60})
+	for _, ka := range []uint16{0, 30} {
+		t.Run(fmt.Sprintf("keep alive %d", ka), func(t *testing.T) {
+			r := cfDial(t, b, mqtt.V5)
+			ca := r.Connect(t, &mqtt.Connect{ClientID: fmt.Sprintf("cf-ska-%d", ka), CleanStart: true, KeepAlive: ka,
+				Props: mqtt.Properties{SessionExpiry: 3600}})
+			if !ca.Props.Present.Has(mqtt.PropServerKeepAlive) || ca.Props.ServerKeepAlive != 1 {
+				t.Errorf("CONNACK Server Keep Alive %d (present %v), want 1",
+					ca.Props.ServerKeepAlive, ca.Props.Present.Has(mqtt.PropServerKeepAlive))
+			}
+			if !ca.Props.Present.Has(mqtt.PropSessionExpiry) || ca.Props.SessionExpiry != 60 {
+				t.Errorf("CONNACK Session Expiry Interval %d (present %v), want 60",
+					ca.Props.SessionExpiry, ca.Props.Present.Has(mqtt.PropSessionExpiry))
+			}
+			start := time.Now()
+			r.ExpectDisconnect(t, mqtt.KeepAliveTimeout)
+			if d := time.Since(start); d < 1400*time.Millisecond || d > 4*time.Second {
+				t.Errorf("closed %v after CONNACK, want about 1.5 s (1.5 × Server Keep Alive)", d)
+			}
+		})
+	}
+}
+
+// A refused CONNECT ends the connection: nothing the client sent after
+// it is processed [MQTT-3.1.4-6] ([MQTT-3.2.2-5] in 3.1.1).
+func TestConformanceRefusedConnectIgnoresWhatFollows(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	for _, v := range []mqtt.Version{mqtt.V31, mqtt.V311, mqtt.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			topic := "cf/refused/" + v.String()
+			c := &mqtt.Connect{ProtocolLevel: v, CleanStart: true, KeepAlive: 30}
+			switch v {
+			case mqtt.V31:
+				c.ClientID = strings.Repeat("r", 24) // identifier rejected
+			case mqtt.V311:
+				c.CleanStart = false // empty id without clean session: identifier rejected
+			case mqtt.V5:
+				c.ClientID = "cf-refused"
+				c.Props.AuthMethod = "no-such-method" // bad authentication method
+			}
+			pkt, err := c.AppendTo(nil, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkt, err = (&mqtt.Publish{Retain: true, Topic: []byte(topic), Payload: []byte("x")}).AppendTo(pkt, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := cfDial(t, b, v)
+			r.SendBytes(t, pkt)
+			if ca := r.Expect(t, mqtt.CONNACK).(*mqtt.Connack); ca.ReasonCode == 0 {
+				t.Fatalf("CONNACK %+v, want a refusal", ca)
+			}
+			r.ExpectClosed(t)
+			sub := cfConnect(t, b, mqtt.V5, &mqtt.Connect{ClientID: "cf-refused-sub-" + v.String(), CleanStart: true, KeepAlive: 30})
+			cfSubscribe(t, sub, 1, topic, 0)
+			cfNoPacket(t, sub, 300*time.Millisecond)
+		})
+	}
 }
