@@ -608,3 +608,20 @@ func TestConformanceRefusedConnectIgnoresWhatFollows(t *testing.T) {
 		})
 	}
 }
+
+// In 3.1 and 3.1.1 packet types 0 and 15 are reserved (3.1.1 §2.2.1): a
+// client that sends one commits a protocol violation and is disconnected
+// (§4.8); 3.1.1 has no DISCONNECT from the server, so the connection is
+// just closed.
+func TestConformance311ReservedPacketTypes(t *testing.T) {
+	b := brokertest.Start(t, nil)
+	for _, v := range []mqtt.Version{mqtt.V31, mqtt.V311} {
+		for _, pkt := range [][]byte{{0x00, 0x00}, {0xF0, 0x00}, {0xF0, 0x02, 0x18, 0x00}} {
+			t.Run(fmt.Sprintf("%v %x", v, pkt), func(t *testing.T) {
+				r := cfConnect(t, b, v, &mqtt.Connect{ClientID: "cf-reserved", CleanStart: true, KeepAlive: 30})
+				r.SendBytes(t, pkt)
+				r.ExpectClosed(t)
+			})
+		}
+	}
+}
