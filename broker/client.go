@@ -41,7 +41,8 @@ type client struct {
 
 	// internal is set before serve for DialInternal connections (internal.go).
 	internal *InternalOptions
-	idle     bool // DialInternalIdle: the session sends no messages on it
+	ordered  atomic.Int32 // commits whose callback delivers, pending (commitThenDeliver)
+	idle     bool         // DialInternalIdle: the session sends no messages on it
 
 	// Parking (park_linux.go). parkable is the reader's; the rest is
 	// under srv.parker.mu.

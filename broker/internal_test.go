@@ -563,3 +563,38 @@ func TestInternalBudgetConcurrentPublishers(t *testing.T) {
 		t.Errorf("the queue went %d messages over its budget of %d", over, budget)
 	}
 }
+
+// TestOrderBehindStoredMessage: messages of one publisher reach a
+// subscriber of their topic in the order published [MQTT-4.6.0-5], also
+// when the first ones wait for a store commit (an outbox stores them)
+// and the later ones need none (the outbox's budget drops them).
+func TestOrderBehindStoredMessage(t *testing.T) {
+	srv, st, addr := startOnStore(t, t.TempDir())
+	defer stopOnStore(t, srv, st)
+	const id, n = broker.InternalPrefix + "order", 300
+	size := (&store.Message{Topic: "o/t", Payload: []byte("000"), Origin: "pub"}).Size()
+	if err := srv.RegisterInternal(broker.InternalOptions{ID: id, MaxBytes: int64(5 * size)}); err != nil { // DropNew
+		t.Fatal(err)
+	}
+	subscribeInternal(t, srv, id, "o/#", 1)
+	b := &brokertest.Broker{Server: srv, Addr: addr}
+	sub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "sub", nil)
+	sub.MustSubscribe("o/#", 0)
+	pub := brokertest.ConnectPaho311(t, b, brokertest.Transports()[0], "pub", nil)
+	for i := range n {
+		pub.Publish("o/t", 0, false, fmt.Sprintf("%03d", i))
+	}
+	for i := range n {
+		select {
+		case m := <-sub.Msgs:
+			if got := string(m.Payload()); got != fmt.Sprintf("%03d", i) {
+				t.Fatalf("message %d: got %s", i, got)
+			}
+		case <-time.After(brokertest.WaitTimeout):
+			t.Fatalf("message %d did not arrive", i)
+		}
+	}
+	if q := srv.InternalStatus(id).Queued; q != 5 {
+		t.Errorf("the outbox holds %d, want the 5 its budget takes", q)
+	}
+}

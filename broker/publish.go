@@ -285,9 +285,12 @@ func (c *client) handlePublish(pkt []byte) error {
 	if len(ds) == 0 {
 		matched = mqtt.NoMatchingSubscribers
 	}
+	// While a message of this client waits for its commit before it is
+	// delivered, the next ones wait behind it (commitThenDeliver).
+	behind := c.ordered.Load() > 0
 	switch p.QoS {
 	case 0:
-		if !ps.router.stored {
+		if !ps.router.stored && !behind {
 			if !b.Empty() { // a retained message: no delivery waits for it
 				s.commit(&store.Batch{Ops: append([]store.Op(nil), b.Ops...)}, nil)
 			}
@@ -298,7 +301,7 @@ func (c *client) handlePublish(pkt []byte) error {
 		// delivered once stored, as QoS 1/2 are, so that a refill never
 		// looks for an entry that is not in the store yet.
 		ds = append([]delivery(nil), ds...)
-		s.commit(&store.Batch{Ops: append([]store.Op(nil), b.Ops...)}, func(err error) {
+		c.commitThenDeliver(b, func(err error) {
 			if err != nil {
 				abandon(ds) // lost for the outbox; the others still get it
 				for i := range ds {
@@ -318,7 +321,7 @@ func (c *client) handlePublish(pkt []byte) error {
 			b.PutInbound(c.id, pid)
 		}
 	}
-	if b.Empty() {
+	if b.Empty() && !behind {
 		// Nothing to make durable: deliver and acknowledge now, as the
 		// commit callback would.
 		c.deliverHeld(ds, m)
@@ -327,7 +330,7 @@ func (c *client) handlePublish(pkt []byte) error {
 	}
 	ds = append([]delivery(nil), ds...)
 	qos := p.QoS
-	s.commit(&store.Batch{Ops: append([]store.Op(nil), b.Ops...)}, func(err error) {
+	c.commitThenDeliver(b, func(err error) {
 		if err != nil {
 			abandon(ds)
 			if qos == 2 {
@@ -344,6 +347,28 @@ func (c *client) handlePublish(pkt []byte) error {
 		c.ackPublish(qos, pid, matched, false)
 	})
 	return nil
+}
+
+// commitThenDeliver commits a copy of b (the store owns it until done)
+// and then calls deliver, which hands a message to its subscribers. The
+// store calls done in the order of the commits of one goroutine, so while
+// such a commit is pending (c.ordered), the reader sends every later
+// message through the store too, with an empty batch if it has nothing to
+// write: one that needs no commit — say, a message an outbox's budget
+// dropped right after one it stored — would otherwise reach subscribers
+// of the same topic before the earlier one [MQTT-4.6.0-5] [MQTT-4.6.0-6].
+func (c *client) commitThenDeliver(b *store.Batch, deliver func(error)) {
+	c.ordered.Add(1)
+	done := func(err error) {
+		deliver(err)
+		c.ordered.Add(-1)
+	}
+	own := &store.Batch{Ops: append([]store.Op(nil), b.Ops...)}
+	if own.Empty() {
+		c.srv.store.Commit(own, done) // Server.commit calls done at once
+		return
+	}
+	c.srv.commit(own, done)
 }
 
 // refuse answers a QoS 1/2 PUBLISH that a budget has no room for: the
