@@ -590,3 +590,61 @@ func TestCrashSharedSubscriptionQueue(t *testing.T) {
 		})
 	}
 }
+
+// TestRetainedOnSubscribeThenBacklog: a persistent session that was sent
+// retained messages when it subscribed still drains a queue longer than
+// queue_memory_window (the part on disk is read back), also when it
+// subscribes again, and gets the retained messages again, while that
+// queue is being drained.
+func TestRetainedOnSubscribeThenBacklog(t *testing.T) {
+	child := brokertest.StartChild(t, brokertest.ChildOptions{BaseConfig: crashConfig,
+		Limits: map[string]any{"queue_memory_window": 4}})
+	addr := child.Addr()
+	publishRetained(t, addr, "w/ret", "retained")
+	c, _ := mustDial(t, addr, &mqtt.Connect{ClientID: "w-sub"})
+	mustSubscribe(t, c, 1, 1, "w/#")
+	if p := mustExpect[*mqtt.Publish](t, c); !p.Retain || p.QoS != 1 {
+		t.Fatalf("retained message: retain %v QoS %d", p.Retain, p.QoS)
+	} else {
+		mustSend(t, c, &mqtt.Puback{PacketID: p.PacketID})
+	}
+	mustSend(t, c, &mqtt.Disconnect{})
+	c.close()
+	waitLogged(t, child, "client disconnected", "w-sub")
+	var ps []*mqtt.Publish
+	var want []string
+	for i := range 20 {
+		ps = append(ps, &mqtt.Publish{QoS: 1, Topic: []byte("w/x"), Payload: []byte(fmt.Sprint(i))})
+		want = append(want, fmt.Sprintf("w/x=%d", i))
+	}
+	publishAcked(t, addr, ps...)
+	c, _ = mustDial(t, addr, &mqtt.Connect{ClientID: "w-sub"})
+	if got := payloads(collect(t, c, "w/probe")); !slicesEqualUnordered(got, want) {
+		t.Fatalf("drained %q, want %q", got, want)
+	}
+	c.close()
+
+	// Subscribing again while the backlog is on disk (a Receive Maximum
+	// of 1 keeps it there).
+	c, _ = mustDial(t, addr, v5("w-sub5", true, 3600))
+	mustSubscribe(t, c, 1, 1, "w/#")
+	if p := mustExpect[*mqtt.Publish](t, c); !p.Retain {
+		t.Fatal("no retained message")
+	} else {
+		mustSend(t, c, &mqtt.Puback{PacketID: p.PacketID})
+	}
+	mustSend(t, c, &mqtt.Disconnect{})
+	c.close()
+	waitLogged(t, child, "client disconnected", "w-sub5")
+	publishAcked(t, addr, ps...)
+	cp := v5("w-sub5", false, 3600)
+	cp.Props.ReceiveMaximum = 1
+	c, _ = mustDial(t, addr, cp)
+	first := mustExpect[*mqtt.Publish](t, c)
+	mustSubscribe(t, c, 2, 1, "w/#")
+	mustSend(t, c, &mqtt.Puback{PacketID: first.PacketID})
+	got := append(payloads([]*mqtt.Publish{first}), payloads(collect(t, c, "w/probe"))...)
+	if !slicesEqualUnordered(got, append(want, "w/ret=retained")) {
+		t.Fatalf("drained %q after subscribing again, want %q and the retained message", got, want)
+	}
+}

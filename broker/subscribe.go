@@ -85,8 +85,20 @@ func (c *client) handleSubscribe(p *mqtt.Subscribe) error {
 				if r.sub.id != 0 {
 					d.subIDs = []int{r.sub.id}
 				}
-				var res reservation
-				if d.seq, _, res = ss.reserveLocked(d.qos, m.Size()); res == reserved {
+				var (
+					res     reservation
+					persist bool
+				)
+				if d.seq, persist, res = ss.reserveLocked(d.qos, m.Size()); res == reserved {
+					if persist {
+						// Sent from the retained store, not stored in the
+						// session's queue: undo what the reservation counted
+						// for a stored delivery, or the backlog on disk would
+						// never be read back past d.seq (settled) and the
+						// store budget would keep its bytes.
+						ss.settleLocked(d.seq)
+						ss.releaseStoredLocked(m.Size())
+					}
 					ss.deliverLocked(&d, m)
 				}
 				return true
