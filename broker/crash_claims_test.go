@@ -3,6 +3,7 @@
 package broker_test
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -646,5 +647,56 @@ func TestRetainedOnSubscribeThenBacklog(t *testing.T) {
 	got := append(payloads([]*mqtt.Publish{first}), payloads(collect(t, c, "w/probe"))...)
 	if !slicesEqualUnordered(got, append(want, "w/ret=retained")) {
 		t.Fatalf("drained %q after subscribing again, want %q and the retained message", got, want)
+	}
+}
+
+// TestCrashWillKept: the will of a persistent session is stored with it.
+// A 5.0 client whose connection broke with a Will Delay Interval pending
+// when the broker was killed has its will published after the restart
+// once the delay has passed [MQTT-3.1.3-9]; the will of a client that
+// connected again before the kill (which cancels it) is not.
+func TestCrashWillKept(t *testing.T) {
+	child := startCrashChild(t, "process")
+	addr := child.Addr()
+	w, _ := mustDial(t, addr, &mqtt.Connect{ClientID: "will-watch"})
+	mustSubscribe(t, w, 1, 1, "will/#")
+	mustSend(t, w, &mqtt.Disconnect{})
+	w.close()
+	for _, id := range []string{"will-a", "will-b"} {
+		cp := v5(id, true, 3600)
+		cp.Will = &mqtt.Will{QoS: 1, Topic: "will/" + id, Payload: []byte(id), Props: mqtt.Properties{WillDelay: 2}}
+		c, _ := mustDial(t, addr, cp)
+		c.close() // no DISCONNECT: the will is due after its delay
+		waitLogged(t, child, "client disconnected", id)
+	}
+	dropped := time.Now()
+	mustDial(t, addr, v5("will-b", false, 3600)) // cancels will-b's will
+	publishAcked(t, addr, &mqtt.Publish{QoS: 1, Topic: []byte("other"), Payload: []byte("x")})
+	child.Kill()
+	time.Sleep(time.Until(dropped.Add(2500 * time.Millisecond))) // past the will delay, broker down
+	child.Restart()
+
+	var got []string
+	brokertest.Eventually(t, 10*time.Second, func() error {
+		c, ack, err := dialMQTT(addr, &mqtt.Connect{ClientID: "will-watch"})
+		if err != nil {
+			return err
+		}
+		defer c.close()
+		if !ack.SessionPresent {
+			t.Fatal("will-watch: session not present after the restart")
+		}
+		got = append(got, payloads(collect(t, c, "will/probe"))...)
+		mustSend(t, c, &mqtt.Disconnect{})
+		if len(got) == 0 {
+			return errors.New("no will published yet")
+		}
+		return nil
+	})
+	// Both wills were due at the restart: one more look for will-b's.
+	c, _ := mustDial(t, addr, &mqtt.Connect{ClientID: "will-watch"})
+	got = append(got, payloads(collect(t, c, "will/probe"))...)
+	if !slicesEqualUnordered(got, []string{"will/will-a=will-a"}) {
+		t.Errorf("wills published after the restart: %q, want will-a's only", got)
 	}
 }
