@@ -347,7 +347,8 @@ func TestCrashSessionExpiry(t *testing.T) {
 // expired while the broker was down is not delivered [MQTT-3.3.2-5], one
 // that has not is delivered with the interval less the time it waited,
 // also the time the broker was down [MQTT-3.3.2-6], and one without
-// expiry is delivered without the property.
+// expiry is delivered without the property. The same for retained
+// messages.
 func TestCrashMessageExpiry(t *testing.T) {
 	for _, d := range killModes {
 		t.Run(d, func(t *testing.T) {
@@ -362,7 +363,9 @@ func TestCrashMessageExpiry(t *testing.T) {
 			publishAcked(t, addr,
 				&mqtt.Publish{QoS: 1, Topic: []byte("mx/short"), Payload: []byte("expires"), Props: mqtt.Properties{MessageExpiry: 2}},
 				&mqtt.Publish{QoS: 2, Topic: []byte("mx/long"), Payload: []byte("kept"), Props: mqtt.Properties{MessageExpiry: 60}},
-				&mqtt.Publish{QoS: 1, Topic: []byte("mx/none"), Payload: []byte("no expiry")})
+				&mqtt.Publish{QoS: 1, Topic: []byte("mx/none"), Payload: []byte("no expiry")},
+				&mqtt.Publish{QoS: 1, Retain: true, Topic: []byte("mxr/short"), Payload: []byte("expires"), Props: mqtt.Properties{MessageExpiry: 2}},
+				&mqtt.Publish{QoS: 1, Retain: true, Topic: []byte("mxr/long"), Payload: []byte("kept"), Props: mqtt.Properties{MessageExpiry: 60}})
 			child.Kill()
 			time.Sleep(time.Until(published.Add(2500 * time.Millisecond))) // past mx/short's interval, broker down
 			child.Restart()
@@ -389,6 +392,20 @@ func TestCrashMessageExpiry(t *testing.T) {
 						t.Errorf("mx/none: Message Expiry Interval %d present, want none", e)
 					}
 				}
+			}
+
+			// Retained messages too.
+			r, _ := mustDial(t, addr, v5("mx-retained", true, 0))
+			mustSubscribe(t, r, 1, 1, "mxr/#")
+			got = collect(t, r, "mxr/probe")
+			waited = time.Since(published)
+			if p := payloads(got); !slicesEqualUnordered(p, []string{"mxr/long=kept"}) {
+				t.Fatalf("retained messages %q, want the unexpired one only", p)
+			}
+			maxLeft := uint32(60 - waited.Truncate(time.Second)/time.Second + 1)
+			if e := got[0].Props.MessageExpiry; !got[0].Retain || e == 0 || e > 58 || e > maxLeft {
+				t.Errorf("mxr/long: retain %v, Message Expiry Interval %d after waiting %v, want retained and 1..min(58, %d)",
+					got[0].Retain, e, waited, maxLeft)
 			}
 		})
 	}
