@@ -254,10 +254,16 @@ func (s *Server) attach(c *client, id string, clean bool, expiry uint32, will *s
 	}
 	ss = s.sessions[id]
 	var endWill *store.Will
-	if ss != nil && clean {
+	if ss != nil && (clean || ss.expiredBy(time.Now())) {
+		// Also a session whose expiry timer has not run yet (a restart
+		// restores it with a timer due at once) is not resumed
+		// [MQTT-3.1.2-23].
 		ss.mu.Lock()
 		discarded = ss.stored
 		ss.mu.Unlock()
+		if !clean {
+			s.stats.sessionsExpired.Add(1)
+		}
 		endWill = s.endSessionLocked(ss)
 		ss = nil
 	}
@@ -290,6 +296,15 @@ func (s *Server) attach(c *client, id string, clean bool, expiry uint32, will *s
 		go s.publishWill(endWill)
 	}
 	return present, discarded, true
+}
+
+// expiredBy reports whether ss is offline and its Session Expiry Interval
+// has passed at now.
+func (ss *session) expiredBy(now time.Time) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.c == nil && ss.expiry != 0xFFFFFFFF && !ss.lastSeen.IsZero() &&
+		!now.Before(ss.lastSeen.Add(time.Duration(ss.expiry)*time.Second))
 }
 
 // lockClientID serialises the connects of one client id, so that a

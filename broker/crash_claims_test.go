@@ -303,7 +303,8 @@ func slicesEqualUnordered(a, b []string) bool {
 // disconnection across a SIGKILL and restart: a session whose interval
 // passed while the broker was down is gone after the restart, with its
 // queue [MQTT-3.1.2-23]; one whose interval has not passed keeps its
-// subscriptions and queue.
+// subscriptions and queue; one resumed with an interval of 0 ended with
+// the connection the kill closed [MQTT-3.1.2-23].
 func TestCrashSessionExpiry(t *testing.T) {
 	child := startCrashChild(t, "process")
 	addr := child.Addr()
@@ -319,6 +320,14 @@ func TestCrashSessionExpiry(t *testing.T) {
 	}
 	disconnected := time.Now()
 	publishAcked(t, addr, &mqtt.Publish{QoS: 1, Topic: []byte("e/1"), Payload: []byte("queued")})
+	// A persistent session resumed with an interval of 0: it ends with
+	// this connection, which the kill closes.
+	if _, ack := mustDial(t, addr, v5("exp-zero", true, 3600)); ack.SessionPresent {
+		t.Fatal("exp-zero: session present at the first connection")
+	}
+	if _, ack := mustDial(t, addr, v5("exp-zero", false, 0)); !ack.SessionPresent {
+		t.Fatal("exp-zero: session not present when resumed")
+	}
 	child.Kill()
 	time.Sleep(time.Until(disconnected.Add(2500 * time.Millisecond))) // past exp-short's interval, broker down
 	child.Restart()
@@ -332,6 +341,10 @@ func TestCrashSessionExpiry(t *testing.T) {
 		t.Errorf("exp-short received %q from the queue of its expired session", payloads(got))
 	}
 	c.close()
+
+	if _, ack := mustDial(t, addr, v5("exp-zero", false, 60)); ack.SessionPresent {
+		t.Error("exp-zero: session present after the restart; its last connection had a Session Expiry Interval of 0")
+	}
 
 	c, ack = mustDial(t, addr, v5("exp-long", false, 3600))
 	if !ack.SessionPresent {

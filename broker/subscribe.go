@@ -143,9 +143,12 @@ func (ss *session) isPersistent() bool {
 }
 
 // putSessionLocked adds the session record to b if the session is
-// persistent.
+// persistent, or was and the store still holds it: a session resumed with
+// a Session Expiry Interval of 0 ends with its connection
+// [MQTT-3.1.2-23], also when a crash ends it, so its record says 0 and
+// the restart expires it.
 func (ss *session) putSessionLocked(b *store.Batch) {
-	if ss.persistent() {
+	if ss.persistent() || ss.stored {
 		b.PutSession(ss.recordLocked())
 	}
 }
