@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -205,8 +206,8 @@ func TestCrashRetainedSetAndClear(t *testing.T) {
 }
 
 // TestCrashSubscriptionsSurvive: subscriptions whose SUBACK arrived just
-// before a SIGKILL survive for persistent sessions (3.1.1 Clean Session 0,
-// 5.0 with a Session Expiry Interval, shared subscriptions included, with
+// before a SIGKILL survive for persistent sessions (3.1 and 3.1.1 Clean
+// Session 0, 5.0 with a Session Expiry Interval, shared subscriptions included, with
 // the clients still connected at the kill), an unsubscribe whose UNSUBACK
 // arrived stays done, and a clean session leaves nothing behind: neither
 // the session of a 3.1.1 client with Clean Session 1, nor the earlier
@@ -231,6 +232,8 @@ func TestCrashSubscriptionsSurvive(t *testing.T) {
 			mustSubscribe(t, s311, 1, 1, "s/a", "s/b")
 			mustSend(t, s311, &mqtt.Unsubscribe{PacketID: 2, Filters: []string{"s/b"}})
 			mustExpect[*mqtt.Unsuback](t, s311)
+			s31, _ := mustDial(t, addr, &mqtt.Connect{ProtocolName: "MQIsdp", ProtocolLevel: mqtt.V31, ClientID: "sub-31"})
+			mustSubscribe(t, s31, 1, 1, "s/e")
 			s5, _ := mustDial(t, addr, v5("sub-5", false, 3600))
 			mustSubscribe(t, s5, 1, 2, "s/c", "$share/g/s/d")
 			cl, _ := mustDial(t, addr, &mqtt.Connect{ClientID: "clean-311", CleanStart: true})
@@ -247,7 +250,8 @@ func TestCrashSubscriptionsSurvive(t *testing.T) {
 				&mqtt.Publish{QoS: 1, Topic: []byte("s/b"), Payload: []byte("b")},
 				&mqtt.Publish{QoS: 2, Topic: []byte("s/c"), Payload: []byte("c")},
 				&mqtt.Publish{QoS: 2, Topic: []byte("s/d"), Payload: []byte("d")},
-				&mqtt.Publish{QoS: 1, Topic: []byte("s/was"), Payload: []byte("after the restart")})
+				&mqtt.Publish{QoS: 1, Topic: []byte("s/was"), Payload: []byte("after the restart")},
+				&mqtt.Publish{QoS: 2, Topic: []byte("s/e"), Payload: []byte("e")})
 
 			for _, tc := range []struct {
 				cp    *mqtt.Connect
@@ -255,6 +259,7 @@ func TestCrashSubscriptionsSurvive(t *testing.T) {
 				want  []string
 			}{
 				{&mqtt.Connect{ClientID: "sub-311"}, "s/a", []string{"s/a=a"}},
+				{&mqtt.Connect{ProtocolName: "MQIsdp", ProtocolLevel: mqtt.V31, ClientID: "sub-31"}, "s/e", []string{"s/e=e"}},
 				{v5("sub-5", false, 3600), "s/c", []string{"s/c=c", "s/d=d"}},
 			} {
 				c, ack := mustDial(t, addr, tc.cp)
@@ -728,5 +733,52 @@ func TestCrashWillKept(t *testing.T) {
 	got = append(got, payloads(collect(t, c, "will/probe"))...)
 	if !slicesEqualUnordered(got, []string{"will/will-a=will-a"}) {
 		t.Errorf("wills published after the restart: %q, want will-a's only", got)
+	}
+}
+
+// TestTermKeepsQoS0Queue: QoS 0 messages queued in memory for an offline
+// persistent session are saved when the binary stops on SIGTERM and
+// delivered after the restart with the QoS 1 and 2 ones.
+func TestTermKeepsQoS0Queue(t *testing.T) {
+	child := startCrashChild(t, "process")
+	addr := child.Addr()
+	c, _ := mustDial(t, addr, &mqtt.Connect{ClientID: "q0-sub"})
+	mustSubscribe(t, c, 1, 2, "q0/#")
+	mustSend(t, c, &mqtt.Disconnect{})
+	c.close()
+	waitLogged(t, child, "client disconnected", "q0-sub")
+	pub, _ := mustDial(t, addr, &mqtt.Connect{ClientID: "q0-pub", CleanStart: true})
+	var want []string
+	for i := range 9 {
+		p := &mqtt.Publish{QoS: byte(i % 3), PacketID: uint16(i + 1), Topic: []byte("q0/t"), Payload: []byte(fmt.Sprint(i))}
+		if p.QoS == 0 {
+			mustSend(t, pub, p)
+		} else {
+			mustPublish(t, pub, p, true)
+		}
+		want = append(want, fmt.Sprintf("q0/t=%d", i))
+	}
+	// A PINGRESP after the last PUBLISH: the broker has read it.
+	mustSend(t, pub, &mqtt.Pingreq{})
+	mustExpect[*mqtt.Pingresp](t, pub)
+	child.Term()
+	child.Restart()
+	c, ack := mustDial(t, addr, &mqtt.Connect{ClientID: "q0-sub"})
+	if !ack.SessionPresent {
+		t.Fatal("session not present after the restart")
+	}
+	got := collect(t, c, "q0/probe")
+	if !slicesEqualUnordered(payloads(got), want) {
+		t.Fatalf("after SIGTERM and restart received %q, want %q", payloads(got), want)
+	}
+	// In order for each QoS [MQTT-4.6.0-6] (a QoS 2 delivery goes out
+	// once its packet id is stored, after QoS 0 and 1 ones queued with it).
+	last := [3]int{-1, -1, -1}
+	for _, p := range got {
+		n, _ := strconv.Atoi(string(p.Payload))
+		if n%3 != int(p.QoS) || n < last[p.QoS] {
+			t.Errorf("after SIGTERM and restart received %q at QoS %d, out of order or at the wrong QoS: %q", p.Payload, p.QoS, payloads(got))
+		}
+		last[p.QoS] = n
 	}
 }
