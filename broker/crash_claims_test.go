@@ -782,3 +782,77 @@ func TestTermKeepsQoS0Queue(t *testing.T) {
 		last[p.QoS] = n
 	}
 }
+
+// TestCrashRetainedInFlight: retained messages sent to a persistent
+// session when it subscribes are part of its state like routed ones: over
+// a SIGKILL, an unacknowledged QoS 1 one is sent again, an unacknowledged
+// QoS 2 one is re-sent with DUP and its packet id, and one whose PUBREC
+// the subscriber sent is released with PUBREL, not sent again
+// [MQTT-4.4.0-1] [MQTT-4.3.3].
+func TestCrashRetainedInFlight(t *testing.T) {
+	for _, d := range killModes {
+		t.Run(d, func(t *testing.T) {
+			child := startCrashChild(t, d)
+			addr := child.Addr()
+			pub, _ := mustDial(t, addr, &mqtt.Connect{ClientID: "ri-pub", CleanStart: true})
+			mustPublish(t, pub, &mqtt.Publish{QoS: 1, PacketID: 1, Retain: true, Topic: []byte("ri/one"), Payload: []byte("1")}, false)
+			mustPublish(t, pub, &mqtt.Publish{QoS: 2, PacketID: 2, Retain: true, Topic: []byte("ri/released"), Payload: []byte("2")}, true)
+			mustPublish(t, pub, &mqtt.Publish{QoS: 2, PacketID: 3, Retain: true, Topic: []byte("ri/sent"), Payload: []byte("3")}, true)
+			for _, cp := range []*mqtt.Connect{{ClientID: "ri-311"}, v5("ri-5", false, 3600)} {
+				id := cp.ClientID
+				c, _ := mustDial(t, addr, cp)
+				mustSubscribe(t, c, 1, 2, "ri/#")
+				first := map[string]*mqtt.Publish{}
+				for range 3 {
+					p := mustExpect[*mqtt.Publish](t, c)
+					first[string(p.Topic)] = p
+				}
+				rel := first["ri/released"]
+				mustSend(t, c, &mqtt.Pubrec{PacketID: rel.PacketID})
+				if p := mustExpect[*mqtt.Pubrel](t, c); p.PacketID != rel.PacketID {
+					t.Fatalf("%s: PUBREL for %d, want %d", id, p.PacketID, rel.PacketID)
+				}
+				child.Kill()
+				child.Restart()
+
+				c, ack := mustDial(t, addr, cp)
+				if !ack.SessionPresent {
+					t.Fatalf("%s: session not present after the restart", id)
+				}
+				var gotRel, gotSent, gotOne bool
+				for !gotRel || !gotSent || !gotOne {
+					p, err := c.read(10 * time.Second)
+					if err != nil {
+						t.Fatalf("%s: after the restart (PUBREL %v, QoS 2 PUBLISH %v, QoS 1 PUBLISH %v): %v", id, gotRel, gotSent, gotOne, err)
+					}
+					switch p := p.(type) {
+					case *mqtt.Pubrel:
+						if p.PacketID != rel.PacketID || gotRel {
+							t.Fatalf("%s: PUBREL %d, want one for %d", id, p.PacketID, rel.PacketID)
+						}
+						gotRel = true
+						mustSend(t, c, &mqtt.Pubcomp{PacketID: p.PacketID})
+					case *mqtt.Publish:
+						switch sent := first["ri/sent"]; {
+						case string(p.Topic) == "ri/sent" && !gotSent && p.QoS == 2 && p.Dup && p.PacketID == sent.PacketID && p.Retain:
+							gotSent = true
+							mustSend(t, c, &mqtt.Pubrec{PacketID: p.PacketID})
+						case string(p.Topic) == "ri/one" && !gotOne && p.QoS == 1 && p.Retain:
+							gotOne = true
+							mustSend(t, c, &mqtt.Puback{PacketID: p.PacketID})
+						default:
+							t.Fatalf("%s: after the restart PUBLISH %s %q packet id %d DUP %v QoS %d retain %v; want ri/one again and ri/sent re-sent with packet id %d and DUP",
+								id, p.Topic, p.Payload, p.PacketID, p.Dup, p.QoS, p.Retain, sent.PacketID)
+						}
+					default:
+						t.Fatalf("%s: unexpected %v after the restart", id, p.Type())
+					}
+				}
+				if got := collect(t, c, "ri/probe"); len(got) > 0 {
+					t.Errorf("%s: delivered again after the restart: %q", id, payloads(got))
+				}
+				c.close()
+			}
+		})
+	}
+}
