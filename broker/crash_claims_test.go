@@ -552,7 +552,8 @@ func TestCrashOutboundQoS2(t *testing.T) {
 
 // TestCrashInboundQoS2Resent: a 5.0 publisher whose QoS 2 PUBLISH got
 // PUBREC before a SIGKILL re-sends it with DUP after the restart: it is
-// acknowledged again and delivered once [MQTT-4.3.3-10]. Once its PUBCOMP
+// acknowledged again and delivered once [MQTT-4.3.3-10]; one it resumes
+// with PUBREL is completed with PUBCOMP 0x00. Once its PUBCOMP
 // arrived, the packet id is free: a new PUBLISH with it is a new message,
 // delivered.
 func TestCrashInboundQoS2Resent(t *testing.T) {
@@ -570,6 +571,7 @@ func TestCrashInboundQoS2Resent(t *testing.T) {
 			pub, _ := mustDial(t, addr, pubCP)
 			mustPublish(t, pub, &mqtt.Publish{QoS: 2, PacketID: 7, Topic: []byte("q2in/a"), Payload: []byte("once")}, false)
 			mustPublish(t, pub, &mqtt.Publish{QoS: 2, PacketID: 8, Topic: []byte("q2in/b"), Payload: []byte("first")}, true)
+			mustPublish(t, pub, &mqtt.Publish{QoS: 2, PacketID: 9, Topic: []byte("q2in/c"), Payload: []byte("released after")}, false)
 			child.Kill()
 			child.Restart()
 
@@ -580,13 +582,19 @@ func TestCrashInboundQoS2Resent(t *testing.T) {
 			}
 			mustPublish(t, pub, &mqtt.Publish{QoS: 2, Dup: true, PacketID: 7, Topic: []byte("q2in/a"), Payload: []byte("once")}, true)
 			mustPublish(t, pub, &mqtt.Publish{QoS: 2, PacketID: 8, Topic: []byte("q2in/b"), Payload: []byte("second")}, true)
+			// PUBREC arrived before the kill: the publisher resumes with PUBREL,
+			// and the stored packet id completes with PUBCOMP 0x00.
+			mustSend(t, pub, &mqtt.Pubrel{PacketID: 9})
+			if comp := mustExpect[*mqtt.Pubcomp](t, pub); comp.PacketID != 9 || comp.ReasonCode != 0 {
+				t.Errorf("PUBCOMP %+v for the PUBREL of packet id 9, want reason 0x00 (the packet id was stored)", comp)
+			}
 
 			sub, ack = mustDial(t, addr, v5("q2in-sub", false, 3600))
 			if !ack.SessionPresent {
 				t.Fatal("subscriber: session not present after the restart")
 			}
 			got := payloads(collect(t, sub, "q2in/probe"))
-			if want := []string{"q2in/a=once", "q2in/b=first", "q2in/b=second"}; !slicesEqualUnordered(got, want) {
+			if want := []string{"q2in/a=once", "q2in/b=first", "q2in/b=second", "q2in/c=released after"}; !slicesEqualUnordered(got, want) {
 				t.Errorf("subscriber received %q, want %q", got, want)
 			}
 		})
