@@ -140,7 +140,7 @@ func (c *client) handleConnect(pkt []byte) bool {
 		}
 	}
 
-	present, ok := s.attach(c, id, p.CleanStart, expiry, will, who)
+	present, discarded, ok := s.attach(c, id, p.CleanStart, expiry, will, who)
 	if !ok {
 		return refuse(mqtt.ServerUnavailable, "server shutting down")
 	}
@@ -173,6 +173,14 @@ func (c *client) handleConnect(pkt []byte) bool {
 	var b store.Batch
 	ss.mu.Lock()
 	ss.putSessionLocked(&b)
+	if discarded && b.Empty() {
+		// CONNACK tells the client that its previous session is gone
+		// [MQTT-3.1.2-6] (5.0: [MQTT-3.1.2-4]); attach committed its
+		// deletion without waiting, and a session that ends with the
+		// connection writes nothing, so the deletion goes again with
+		// CONNACK: a kill after CONNACK must not bring it back.
+		b.DeleteSession(id)
+	}
 	if o := c.internal; o != nil && o.ResendReleased && hasUserProperty(p.Props.User, PeerSessionLostProperty) {
 		ss.peerLostLocked(&b) // internal.go
 	}
@@ -214,8 +222,9 @@ func newClientID() string {
 // attach binds connection c to the session of id, taking the session over
 // from an existing connection [MQTT-3.1.4-3], starting a new one when
 // clean is set or none exists [MQTT-3.1.2-4]. It reports whether a
-// session was present [MQTT-3.2.2-2].
-func (s *Server) attach(c *client, id string, clean bool, expiry uint32, will *store.Will, who *ClientInfo) (present, ok bool) {
+// session was present [MQTT-3.2.2-2], and whether clean discarded one
+// that the store holds (its deletion is committed, not yet durable).
+func (s *Server) attach(c *client, id string, clean bool, expiry uint32, will *store.Will, who *ClientInfo) (present, discarded, ok bool) {
 	// One connect at a time per client id keeps takeover simple: the old
 	// connection is fully detached before the new one attaches.
 	defer s.lockClientID(id)()
@@ -241,11 +250,20 @@ func (s *Server) attach(c *client, id string, clean bool, expiry uint32, will *s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false, false
+		return false, false, false
 	}
 	ss = s.sessions[id]
 	var endWill *store.Will
-	if ss != nil && clean {
+	if ss != nil && (clean || ss.expiredBy(time.Now())) {
+		// Also a session whose expiry timer has not run yet (a restart
+		// restores it with a timer due at once) is not resumed
+		// [MQTT-3.1.2-23].
+		ss.mu.Lock()
+		discarded = ss.stored
+		ss.mu.Unlock()
+		if !clean {
+			s.stats.sessionsExpired.Add(1)
+		}
 		endWill = s.endSessionLocked(ss)
 		ss = nil
 	}
@@ -277,7 +295,16 @@ func (s *Server) attach(c *client, id string, clean bool, expiry uint32, will *s
 	if endWill != nil {
 		go s.publishWill(endWill)
 	}
-	return present, true
+	return present, discarded, true
+}
+
+// expiredBy reports whether ss is offline and its Session Expiry Interval
+// has passed at now.
+func (ss *session) expiredBy(now time.Time) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.c == nil && ss.expiry != 0xFFFFFFFF && !ss.lastSeen.IsZero() &&
+		!now.Before(ss.lastSeen.Add(time.Duration(ss.expiry)*time.Second))
 }
 
 // lockClientID serialises the connects of one client id, so that a

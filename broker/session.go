@@ -283,9 +283,14 @@ func (ss *session) deliverLocked(d *delivery, m *store.Message) {
 	}
 	ss.pushLocked(&outMsg{seq: d.seq, msg: m, qos: d.qos, retain: d.retain, subIDs: d.subIDs,
 		persisted: d.persist, group: d.group})
-	ss.loadedSeq = max(ss.loadedSeq, d.seq)
-	if d.persist && ss.queueLen() >= ss.srv.opts.QueueMemoryWindow {
-		ss.spilling = true
+	if d.persist {
+		// A delivery that is not stored (a retained message sent on
+		// subscribe) says nothing of the store: raising loadedSeq to its
+		// seq would skip the backlog below it.
+		ss.loadedSeq = max(ss.loadedSeq, d.seq)
+		if ss.queueLen() >= ss.srv.opts.QueueMemoryWindow {
+			ss.spilling = true
+		}
 	}
 	ss.pumpLocked()
 }

@@ -76,6 +76,22 @@ func (c *client) handleSubscribe(p *mqtt.Subscribe) error {
 		}
 		c.send(&mqtt.Suback{PacketID: pid, ReasonCodes: codes})
 		now := time.Now()
+		// Retained messages for a persistent session are stored in its
+		// queue like routed ones (the message by its id, next to its
+		// retained copy), so that one in flight at a crash is sent again
+		// after the restart, a QoS 2 one with its stored packet id
+		// [MQTT-4.4.0-1]. The batch is committed before any of them is
+		// delivered (the pump stores a QoS 2 packet id in a later batch),
+		// under ss.mu, so routed messages queued after SUBACK are
+		// committed after them too.
+		type retainedDelivery struct {
+			d delivery
+			m *store.Message
+		}
+		var (
+			rb  store.Batch
+			rds []retainedDelivery
+		)
 		for _, r := range retained {
 			s.retained.Match(r.filter, now, func(m *store.Message) bool {
 				if r.sub.opts.NoLocal && m.Origin == ss.id || !s.canRead(ss, m.Topic) {
@@ -85,12 +101,36 @@ func (c *client) handleSubscribe(p *mqtt.Subscribe) error {
 				if r.sub.id != 0 {
 					d.subIDs = []int{r.sub.id}
 				}
-				var res reservation
-				if d.seq, _, res = ss.reserveLocked(d.qos, m.Size()); res == reserved {
-					ss.deliverLocked(&d, m)
+				size := m.Size()
+				seq, persist, res := ss.reserveLocked(d.qos, size)
+				if res != reserved {
+					return true
 				}
+				d.seq = seq
+				switch {
+				case persist && ss.outbox == nil && !ss.spilling && ss.queueLen()+len(rds)+1 < s.opts.QueueMemoryWindow:
+					rb.PutMessage(m)
+					rb.Enqueue(ss.id, store.QueueEntry{Seq: seq, MsgID: m.ID, QoS: d.qos, Retain: true,
+						SubIDs: d.subIDs, Size: size})
+					d.persist, d.msgSize = true, size
+				case persist:
+					// Kept in memory only: the queue is partly on disk (a
+					// stored entry would have to be told apart from the
+					// backlog when it is read back), or it is a bridge's
+					// outbox. Undo what the reservation counted for a
+					// stored delivery, or the backlog would never be read
+					// back past seq (settled) and the store budget would
+					// keep its bytes.
+					ss.settleLocked(seq)
+					ss.releaseStoredLocked(size)
+				}
+				rds = append(rds, retainedDelivery{d: d, m: m})
 				return true
 			})
+		}
+		s.commit(&rb, nil)
+		for i := range rds {
+			ss.deliverLocked(&rds[i].d, rds[i].m)
 		}
 	})
 	return nil
@@ -131,9 +171,12 @@ func (ss *session) isPersistent() bool {
 }
 
 // putSessionLocked adds the session record to b if the session is
-// persistent.
+// persistent, or was and the store still holds it: a session resumed with
+// a Session Expiry Interval of 0 ends with its connection
+// [MQTT-3.1.2-23], also when a crash ends it, so its record says 0 and
+// the restart expires it.
 func (ss *session) putSessionLocked(b *store.Batch) {
-	if ss.persistent() {
+	if ss.persistent() || ss.stored {
 		b.PutSession(ss.recordLocked())
 	}
 }
