@@ -13,7 +13,11 @@ import (
 // timers counting from when they were last connected.
 func (s *Server) loadSessions() error {
 	now := time.Now()
-	return s.store.Sessions(func(r *store.SessionRecord) error {
+	// The timers start once every session is loaded: a will already due
+	// is published at once, and must find the subscriptions of sessions
+	// restored after its own.
+	var timed []*session
+	err := s.store.Sessions(func(r *store.SessionRecord) error {
 		ss := newSession(s, r.ClientID)
 		ss.stored = true
 		ss.version = r.Version
@@ -43,16 +47,36 @@ func (s *Server) loadSessions() error {
 			return err
 		}
 		s.sessions[r.ClientID] = ss
-		if ss.expiry != 0xFFFFFFFF {
-			left := ss.lastSeen.Add(time.Duration(ss.expiry) * time.Second).Sub(now)
-			ss.expiryTimer = time.AfterFunc(max(left, 0), func() { s.expire(ss) })
-		}
-		if ss.will != nil {
-			left := ss.lastSeen.Add(time.Duration(min(ss.will.Delay, ss.expiry)) * time.Second).Sub(now)
-			ss.willTimer = time.AfterFunc(max(left, 0), func() { s.willDue(ss) })
+		if ss.expiry != 0xFFFFFFFF || ss.will != nil {
+			timed = append(timed, ss)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for _, ss := range timed {
+		ss.startRestoredTimers(now)
+	}
+	return nil
+}
+
+// startRestoredTimers starts the expiry and will timers of a session
+// restored at start-up, counting from when it was last connected. They
+// are set under ss.mu, which a timer due at once takes first: willDue
+// and expire see the timer they were started by.
+func (ss *session) startRestoredTimers(now time.Time) {
+	s := ss.srv
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.expiry != 0xFFFFFFFF {
+		left := ss.lastSeen.Add(time.Duration(ss.expiry) * time.Second).Sub(now)
+		ss.expiryTimer = time.AfterFunc(max(left, 0), func() { s.expire(ss) })
+	}
+	if ss.will != nil {
+		left := ss.lastSeen.Add(time.Duration(min(ss.will.Delay, ss.expiry)) * time.Second).Sub(now)
+		ss.willTimer = time.AfterFunc(max(left, 0), func() { s.willDue(ss) })
+	}
 }
 
 // loadQueue restores the queue of ss: messages in flight come back into
