@@ -383,7 +383,7 @@ func writeConfig(t *testing.T, dir, extra string) string {
   websocket: %q
 durability: process
 data_dir: %q
-`, brokertest.FreeAddr(t), brokertest.FreeAddr(t), filepath.Join(dir, "data")) + extra
+`, brokertest.StableAddr(t), brokertest.StableAddr(t), filepath.Join(dir, "data")) + extra
 	path := filepath.Join(dir, "weir.yaml")
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)

@@ -99,7 +99,7 @@ func NewChild(t testing.TB, opts ChildOptions) *Child {
 		opts.StartTimeout = 30 * time.Second
 	}
 	c := &Child{t: t, bin: BuildWeir(t), opts: opts, DataDir: opts.DataDir, cfgDir: t.TempDir()}
-	c.addr = FreeAddr(t)
+	c.addr = StableAddr(t)
 	t.Cleanup(func() {
 		if c.Running() {
 			c.kill()
@@ -236,7 +236,7 @@ func (c *Child) TryStart() (time.Duration, error) {
 		var ee *ExitError
 		if errors.As(err, &ee) && attempt < 3 && strings.Contains(c.RunLogs(), "address already in use") {
 			c.mu.Lock()
-			c.addr = FreeAddr(c.t)
+			c.addr = StableAddr(c.t)
 			c.mu.Unlock()
 			continue
 		}

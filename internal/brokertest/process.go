@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -221,6 +222,38 @@ func (p *Process) MemStatus() (map[string]int64, error) {
 		st[name] = kb * 1024
 	}
 	return st, sc.Err()
+}
+
+// StableAddr returns 127.0.0.1:port with a port that is free and below
+// the kernel's ephemeral port range, for a child that is killed and
+// restarted on the same address: while it is down, no outgoing
+// connection or ":0" listener of the tests running alongside can take
+// that port (FreeAddr's ports can be: a restarted child then found its
+// port in use, and a test dialling the old address reached something
+// else). It falls back to FreeAddr.
+func StableAddr(t testing.TB) string {
+	t.Helper()
+	low := 32768 // Linux's default ip_local_port_range starts here
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	if low > 12000 {
+		for range 50 {
+			port := 10000 + rand.IntN(low-11000) // 10000 .. low-1000
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+			if err != nil {
+				continue
+			}
+			addr := l.Addr().String()
+			l.Close()
+			return addr
+		}
+	}
+	return FreeAddr(t)
 }
 
 // FreeAddr returns 127.0.0.1:port with a port that was free a moment ago.
