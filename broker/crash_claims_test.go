@@ -31,6 +31,28 @@ func startCrashChild(t *testing.T, durability string) *brokertest.Child {
 	return brokertest.StartChild(t, brokertest.ChildOptions{Durability: durability, BaseConfig: crashConfig})
 }
 
+// leaveOffline connects cp, subscribes it to filter at qos and
+// disconnects it normally, leaving its persistent session offline.
+func leaveOffline(t *testing.T, child *brokertest.Child, cp *mqtt.Connect, qos byte, filter string) {
+	t.Helper()
+	c, _ := mustDial(t, child.Addr(), cp)
+	mustSubscribe(t, c, 1, qos, filter)
+	mustSend(t, c, &mqtt.Disconnect{})
+	c.close()
+	waitLogged(t, child, "client disconnected", cp.ClientID)
+}
+
+// resume connects cp, which must find its session (after a restart),
+// failing the test with why if it does not.
+func resume(t *testing.T, addr string, cp *mqtt.Connect, why string) *mqttConn {
+	t.Helper()
+	c, ack := mustDial(t, addr, cp)
+	if !ack.SessionPresent {
+		t.Fatal(why)
+	}
+	return c
+}
+
 // v5 is an MQTT 5.0 CONNECT of id with a Session Expiry Interval.
 func v5(id string, clean bool, expiry uint32) *mqtt.Connect {
 	return &mqtt.Connect{ProtocolLevel: mqtt.V5, ClientID: id, CleanStart: clean,
@@ -221,11 +243,7 @@ func TestCrashSubscriptionsSurvive(t *testing.T) {
 
 			// A persistent session that a clean one replaces just before
 			// the kill.
-			c, _ := mustDial(t, addr, &mqtt.Connect{ClientID: "was-persistent"})
-			mustSubscribe(t, c, 1, 1, "s/was")
-			mustSend(t, c, &mqtt.Disconnect{})
-			c.close()
-			waitLogged(t, child, "client disconnected", "was-persistent")
+			leaveOffline(t, child, &mqtt.Connect{ClientID: "was-persistent"}, 1, "s/was")
 			publishAcked(t, addr, &mqtt.Publish{QoS: 1, Topic: []byte("s/was"), Payload: []byte("queued before the clean start")})
 
 			s311, _ := mustDial(t, addr, &mqtt.Connect{ClientID: "sub-311"})
@@ -238,7 +256,7 @@ func TestCrashSubscriptionsSurvive(t *testing.T) {
 			mustSubscribe(t, s5, 1, 2, "s/c", "$share/g/s/d")
 			cl, _ := mustDial(t, addr, &mqtt.Connect{ClientID: "clean-311", CleanStart: true})
 			mustSubscribe(t, cl, 1, 1, "s/#")
-			c, ack := mustDial(t, addr, &mqtt.Connect{ClientID: "was-persistent", CleanStart: true})
+			_, ack := mustDial(t, addr, &mqtt.Connect{ClientID: "was-persistent", CleanStart: true})
 			if ack.SessionPresent {
 				t.Fatal("CONNACK with Clean Session 1: session present")
 			}
@@ -317,11 +335,7 @@ func TestCrashSessionExpiry(t *testing.T) {
 		id     string
 		expiry uint32
 	}{{"exp-short", 2}, {"exp-long", 3600}} {
-		c, _ := mustDial(t, addr, v5(s.id, true, s.expiry))
-		mustSubscribe(t, c, 1, 1, "e/#")
-		mustSend(t, c, &mqtt.Disconnect{})
-		c.close()
-		waitLogged(t, child, "client disconnected", s.id)
+		leaveOffline(t, child, v5(s.id, true, s.expiry), 1, "e/#")
 	}
 	disconnected := time.Now()
 	publishAcked(t, addr, &mqtt.Publish{QoS: 1, Topic: []byte("e/1"), Payload: []byte("queued")})
@@ -351,10 +365,7 @@ func TestCrashSessionExpiry(t *testing.T) {
 		t.Error("exp-zero: session present after the restart; its last connection had a Session Expiry Interval of 0")
 	}
 
-	c, ack = mustDial(t, addr, v5("exp-long", false, 3600))
-	if !ack.SessionPresent {
-		t.Fatal("exp-long: session not present after the restart")
-	}
+	c = resume(t, addr, v5("exp-long", false, 3600), "exp-long: session not present after the restart")
 	if got := payloads(collect(t, c, "e/probe")); !slicesEqualUnordered(got, []string{"e/1=queued"}) {
 		t.Errorf("exp-long received %q, want its queued message", got)
 	}
@@ -372,11 +383,7 @@ func TestCrashMessageExpiry(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			child := startCrashChild(t, d)
 			addr := child.Addr()
-			c, _ := mustDial(t, addr, v5("mx-sub", true, 3600))
-			mustSubscribe(t, c, 1, 1, "mx/#")
-			mustSend(t, c, &mqtt.Disconnect{})
-			c.close()
-			waitLogged(t, child, "client disconnected", "mx-sub")
+			leaveOffline(t, child, v5("mx-sub", true, 3600), 1, "mx/#")
 			published := time.Now()
 			publishAcked(t, addr,
 				&mqtt.Publish{QoS: 1, Topic: []byte("mx/short"), Payload: []byte("expires"), Props: mqtt.Properties{MessageExpiry: 2}},
@@ -388,10 +395,7 @@ func TestCrashMessageExpiry(t *testing.T) {
 			time.Sleep(time.Until(published.Add(2500 * time.Millisecond))) // past mx/short's interval, broker down
 			child.Restart()
 
-			c, ack := mustDial(t, addr, v5("mx-sub", false, 3600))
-			if !ack.SessionPresent {
-				t.Fatal("session not present after the restart")
-			}
+			c := resume(t, addr, v5("mx-sub", false, 3600), "session not present after the restart")
 			got := collect(t, c, "mx/probe")
 			waited := time.Since(published)
 			if p := payloads(got); !slicesEqualUnordered(p, []string{"mx/long=kept", "mx/none=no expiry"}) {
@@ -561,11 +565,7 @@ func TestCrashInboundQoS2Resent(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			child := startCrashChild(t, d)
 			addr := child.Addr()
-			sub, _ := mustDial(t, addr, v5("q2in-sub", true, 3600))
-			mustSubscribe(t, sub, 1, 2, "q2in/#")
-			mustSend(t, sub, &mqtt.Disconnect{})
-			sub.close()
-			waitLogged(t, child, "client disconnected", "q2in-sub")
+			leaveOffline(t, child, v5("q2in-sub", true, 3600), 2, "q2in/#")
 
 			pubCP := v5("q2in-pub", true, 3600)
 			pub, _ := mustDial(t, addr, pubCP)
@@ -576,10 +576,7 @@ func TestCrashInboundQoS2Resent(t *testing.T) {
 			child.Restart()
 
 			pubCP.CleanStart = false
-			pub, ack := mustDial(t, addr, pubCP)
-			if !ack.SessionPresent {
-				t.Fatal("publisher: session not present after the restart")
-			}
+			pub = resume(t, addr, pubCP, "publisher: session not present after the restart")
 			mustPublish(t, pub, &mqtt.Publish{QoS: 2, Dup: true, PacketID: 7, Topic: []byte("q2in/a"), Payload: []byte("once")}, true)
 			mustPublish(t, pub, &mqtt.Publish{QoS: 2, PacketID: 8, Topic: []byte("q2in/b"), Payload: []byte("second")}, true)
 			// PUBREC arrived before the kill: the publisher resumes with PUBREL,
@@ -589,10 +586,7 @@ func TestCrashInboundQoS2Resent(t *testing.T) {
 				t.Errorf("PUBCOMP %+v for the PUBREL of packet id 9, want reason 0x00 (the packet id was stored)", comp)
 			}
 
-			sub, ack = mustDial(t, addr, v5("q2in-sub", false, 3600))
-			if !ack.SessionPresent {
-				t.Fatal("subscriber: session not present after the restart")
-			}
+			sub := resume(t, addr, v5("q2in-sub", false, 3600), "subscriber: session not present after the restart")
 			got := payloads(collect(t, sub, "q2in/probe"))
 			if want := []string{"q2in/a=once", "q2in/b=first", "q2in/b=second", "q2in/c=released after"}; !slicesEqualUnordered(got, want) {
 				t.Errorf("subscriber received %q, want %q", got, want)
@@ -609,11 +603,7 @@ func TestCrashSharedSubscriptionQueue(t *testing.T) {
 		t.Run(d, func(t *testing.T) {
 			child := startCrashChild(t, d)
 			addr := child.Addr()
-			c, _ := mustDial(t, addr, v5("sh-member", true, 3600))
-			mustSubscribe(t, c, 1, 2, "$share/g/sh/#")
-			mustSend(t, c, &mqtt.Disconnect{})
-			c.close()
-			waitLogged(t, child, "client disconnected", "sh-member")
+			leaveOffline(t, child, v5("sh-member", true, 3600), 2, "$share/g/sh/#")
 			var want []string
 			var ps []*mqtt.Publish
 			for i := range 6 {
@@ -624,10 +614,7 @@ func TestCrashSharedSubscriptionQueue(t *testing.T) {
 			publishAcked(t, addr, ps...)
 			child.Kill()
 			child.Restart()
-			c, ack := mustDial(t, addr, v5("sh-member", false, 3600))
-			if !ack.SessionPresent {
-				t.Fatal("session not present after the restart")
-			}
+			c := resume(t, addr, v5("sh-member", false, 3600), "session not present after the restart")
 			if got := payloads(collect(t, c, "sh/probe")); !slicesEqualUnordered(got, want) {
 				t.Errorf("received %q, want %q", got, want)
 			}
@@ -750,11 +737,7 @@ func TestCrashWillKept(t *testing.T) {
 func TestTermKeepsQoS0Queue(t *testing.T) {
 	child := startCrashChild(t, "process")
 	addr := child.Addr()
-	c, _ := mustDial(t, addr, &mqtt.Connect{ClientID: "q0-sub"})
-	mustSubscribe(t, c, 1, 2, "q0/#")
-	mustSend(t, c, &mqtt.Disconnect{})
-	c.close()
-	waitLogged(t, child, "client disconnected", "q0-sub")
+	leaveOffline(t, child, &mqtt.Connect{ClientID: "q0-sub"}, 2, "q0/#")
 	pub, _ := mustDial(t, addr, &mqtt.Connect{ClientID: "q0-pub", CleanStart: true})
 	var want []string
 	for i := range 9 {
@@ -771,10 +754,7 @@ func TestTermKeepsQoS0Queue(t *testing.T) {
 	mustExpect[*mqtt.Pingresp](t, pub)
 	child.Term()
 	child.Restart()
-	c, ack := mustDial(t, addr, &mqtt.Connect{ClientID: "q0-sub"})
-	if !ack.SessionPresent {
-		t.Fatal("session not present after the restart")
-	}
+	c := resume(t, addr, &mqtt.Connect{ClientID: "q0-sub"}, "session not present after the restart")
 	got := collect(t, c, "q0/probe")
 	if !slicesEqualUnordered(payloads(got), want) {
 		t.Fatalf("after SIGTERM and restart received %q, want %q", payloads(got), want)
