@@ -468,10 +468,7 @@ func TestCrashInflightQoS1Redelivered(t *testing.T) {
 			child.Kill()
 			child.Restart()
 			for id, cp := range cps {
-				c, ack := mustDial(t, addr, cp)
-				if !ack.SessionPresent {
-					t.Fatalf("%s: session not present after the restart", id)
-				}
+				c := resume(t, addr, cp, id+": session not present after the restart")
 				got := collect(t, c, "if/"+id)
 				if len(got) != 1 || string(got[0].Payload) != map[string]string{"if-311": "m311", "if-5": "m5"}[id] {
 					t.Fatalf("%s received %q after the restart, want the unacknowledged message once", id, payloads(got))
@@ -517,10 +514,7 @@ func TestCrashOutboundQoS2(t *testing.T) {
 				child.Kill()
 				child.Restart()
 
-				c, ack := mustDial(t, addr, cp)
-				if !ack.SessionPresent {
-					t.Fatalf("%s: session not present after the restart", id)
-				}
+				c = resume(t, addr, cp, id+": session not present after the restart")
 				var gotRel, gotSent bool
 				for !gotRel || !gotSent {
 					p, err := c.read(10 * time.Second)
@@ -803,10 +797,7 @@ func TestCrashRetainedInFlight(t *testing.T) {
 				child.Kill()
 				child.Restart()
 
-				c, ack := mustDial(t, addr, cp)
-				if !ack.SessionPresent {
-					t.Fatalf("%s: session not present after the restart", id)
-				}
+				c = resume(t, addr, cp, id+": session not present after the restart")
 				var gotRel, gotSent, gotOne bool
 				for !gotRel || !gotSent || !gotOne {
 					p, err := c.read(10 * time.Second)
